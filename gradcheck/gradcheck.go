@@ -1,0 +1,313 @@
+// Package gradcheck verifies bmc's gradient rules numerically: it compares
+// the gradient that compile.Gradients builds with central finite differences,
+// both evaluated by ONNX Runtime.
+package gradcheck
+
+import (
+	"fmt"
+	"math"
+	"math/rand/v2"
+
+	"bmc/compile"
+	"bmc/graph"
+	"bmc/runtime"
+)
+
+// Input is one input of a checked function.
+type Input struct {
+	Shape graph.Shape
+	// DType is Float32 (differentiated) or Int64 (held fixed).
+	DType graph.DType
+	// Floats or Ints fix the values; random values in [−1, 1] (floats) or
+	// [0, IntRange) (ints) are drawn when both are nil.
+	Floats   []float32
+	Ints     []int64
+	IntRange int64
+}
+
+// Case is a function built from graph inputs, whose gradient is checked.
+type Case struct {
+	Name   string
+	Inputs []Input
+	Build  func(g *graph.Graph, in []*graph.Value) *graph.Value
+	// Eps is the finite-difference step (default 1e-2).
+	Eps float64
+}
+
+// Result is the agreement found for one differentiated input.
+type Result struct {
+	Input    int
+	Analytic []float64
+	Numeric  []float64
+	// MaxErr is the largest |analytic − numeric| / (atol + rtol·|numeric|);
+	// the check passes when it is at most 1.
+	MaxErr float64
+}
+
+// Tolerances of the comparison: |a − n| ≤ atol·max(1, ‖n‖∞) + rtol·|n|.
+const (
+	atol = 1e-3
+	rtol = 1e-2
+)
+
+// Check evaluates the case's gradient with respect to each float input
+// against central differences of the loss Σ R⊙f(x) for a random projection R.
+// It returns an error when any element disagrees beyond the tolerances.
+func Check(c Case, seed uint64) ([]Result, error) {
+	rng := rand.New(rand.NewPCG(seed, 0x9e3779b97f4a7c15))
+	eps := c.Eps
+	if eps == 0 {
+		eps = 1e-2
+	}
+	values := make([]*runtime.Tensor, len(c.Inputs))
+	for i, in := range c.Inputs {
+		t, err := newInput(in, rng)
+		if err != nil {
+			return nil, fmt.Errorf("%s: input %d: %w", c.Name, i, err)
+		}
+		defer t.Close()
+		values[i] = t
+	}
+
+	// Forward graph for finite differences; analytic graph for the gradient.
+	fwd, outShape, err := build(c, false)
+	if err != nil {
+		return nil, err
+	}
+	ana, _, err := build(c, true)
+	if err != nil {
+		return nil, err
+	}
+	proj, err := runtime.NewFloat32(outShape)
+	if err != nil {
+		return nil, err
+	}
+	defer proj.Close()
+	for i := range proj.F32 {
+		proj.F32[i] = float32(rng.Float64()*2 - 1)
+	}
+
+	fsess, err := runtime.NewSession(fwd.bytes, fwd.inputs, fwd.outputs, runtime.Options{Threads: 1})
+	if err != nil {
+		return nil, fmt.Errorf("%s: forward graph: %w", c.Name, err)
+	}
+	defer fsess.Close()
+	asess, err := runtime.NewSession(ana.bytes, ana.inputs, ana.outputs, runtime.Options{Threads: 1})
+	if err != nil {
+		return nil, fmt.Errorf("%s: gradient graph: %w", c.Name, err)
+	}
+	defer asess.Close()
+
+	// Analytic gradients.
+	var gradOut []*runtime.Tensor
+	for _, i := range ana.floatInputs {
+		t, err := runtime.NewFloat32(c.Inputs[i].Shape)
+		if err != nil {
+			return nil, err
+		}
+		defer t.Close()
+		gradOut = append(gradOut, t)
+	}
+	if err := asess.Run(append(append([]*runtime.Tensor{}, values...), proj), gradOut); err != nil {
+		return nil, fmt.Errorf("%s: run gradient graph: %w", c.Name, err)
+	}
+
+	out, err := runtime.NewFloat32(outShape)
+	if err != nil {
+		return nil, err
+	}
+	defer out.Close()
+	loss := func() (float64, error) {
+		if err := fsess.Run(values, []*runtime.Tensor{out}); err != nil {
+			return 0, err
+		}
+		var s float64
+		for k, o := range out.F32 {
+			s += float64(proj.F32[k]) * float64(o)
+		}
+		return s, nil
+	}
+
+	var results []Result
+	var failures []string
+	for gi, i := range ana.floatInputs {
+		x := values[i].F32
+		r := Result{Input: i, Analytic: make([]float64, len(x)), Numeric: make([]float64, len(x))}
+		for j := range x {
+			orig := x[j]
+			x[j] = orig + float32(eps)
+			plus, err := loss()
+			if err != nil {
+				return nil, fmt.Errorf("%s: run forward graph: %w", c.Name, err)
+			}
+			x[j] = orig - float32(eps)
+			minus, err := loss()
+			if err != nil {
+				return nil, fmt.Errorf("%s: run forward graph: %w", c.Name, err)
+			}
+			// The step actually taken in float32.
+			h := float64(orig+float32(eps)) - float64(orig-float32(eps))
+			x[j] = orig
+			r.Numeric[j] = (plus - minus) / h
+			r.Analytic[j] = float64(gradOut[gi].F32[j])
+		}
+		r.MaxErr = Compare(r.Analytic, r.Numeric)
+		if r.MaxErr > 1 {
+			failures = append(failures, fmt.Sprintf("input %d: analytic %v vs numeric %v (error %.3g of tolerance)", i, brief(r.Analytic), brief(r.Numeric), r.MaxErr))
+		}
+		results = append(results, r)
+	}
+	if failures != nil {
+		return results, fmt.Errorf("%s: gradient mismatch: %v", c.Name, failures)
+	}
+	return results, nil
+}
+
+// Compare returns the largest |a−n| / (atol·max(1, ‖n‖∞) + rtol·|n|) over
+// the elements; at most 1 means agreement.
+func Compare(analytic, numeric []float64) float64 {
+	scale := 1.0
+	for _, v := range numeric {
+		scale = max(scale, math.Abs(v))
+	}
+	worst := 0.0
+	for j := range numeric {
+		e := math.Abs(analytic[j]-numeric[j]) / (atol*scale + rtol*math.Abs(numeric[j]))
+		if math.IsNaN(e) {
+			return math.Inf(1)
+		}
+		worst = max(worst, e)
+	}
+	return worst
+}
+
+func brief(v []float64) []float64 {
+	if len(v) > 6 {
+		return v[:6]
+	}
+	return v
+}
+
+type built struct {
+	bytes       []byte
+	inputs      []string
+	outputs     []string
+	floatInputs []int
+}
+
+// build makes the case's graph: the plain function (forward) or the gradients
+// of Σ proj⊙f with respect to every float input (withGrad).
+func build(c Case, withGrad bool) (*built, graph.Shape, error) {
+	g := graph.New(c.Name)
+	var ins []*graph.Value
+	b := &built{}
+	for i, in := range c.Inputs {
+		name := fmt.Sprintf("x%d", i)
+		ins = append(ins, g.Input(name, in.DType, in.Shape))
+		b.inputs = append(b.inputs, name)
+		if in.DType == graph.Float32 {
+			b.floatInputs = append(b.floatInputs, i)
+		}
+	}
+	y := c.Build(g, ins)
+	if err := g.Err(); err != nil {
+		return nil, nil, fmt.Errorf("%s: %w", c.Name, err)
+	}
+	if y.DType() != graph.Float32 {
+		return nil, nil, fmt.Errorf("%s: the function returns %v, want float32", c.Name, y.DType())
+	}
+	shape := y.Shape().Clone()
+	if shape.Rank() == 0 {
+		y = g.Reshape(y, 1)
+		shape = graph.Shape{1}
+	}
+	if !withGrad {
+		g.Output("y", y)
+		b.outputs = []string{"y"}
+	} else {
+		proj := g.Input("proj", graph.Float32, shape)
+		b.inputs = append(b.inputs, "proj")
+		loss := g.ReduceSum(g.Mul(y, proj), false)
+		var wrt []*graph.Value
+		for _, i := range b.floatInputs {
+			wrt = append(wrt, ins[i])
+		}
+		grads, err := compile.Gradients(g, loss, wrt)
+		if err != nil {
+			return nil, nil, fmt.Errorf("%s: %w", c.Name, err)
+		}
+		for k, d := range grads {
+			name := fmt.Sprintf("grad%d", b.floatInputs[k])
+			g.Output(name, d)
+			b.outputs = append(b.outputs, name)
+		}
+	}
+	data, err := graph.Marshal(&graph.Model{Graph: g})
+	if err != nil {
+		return nil, nil, err
+	}
+	b.bytes = data
+	return b, shape, nil
+}
+
+func newInput(in Input, rng *rand.Rand) (*runtime.Tensor, error) {
+	switch in.DType {
+	case graph.Float32:
+		t, err := runtime.NewFloat32(in.Shape)
+		if err != nil {
+			return nil, err
+		}
+		if in.Floats != nil {
+			if len(in.Floats) != len(t.F32) {
+				t.Close()
+				return nil, fmt.Errorf("%d values for shape %v", len(in.Floats), in.Shape)
+			}
+			copy(t.F32, in.Floats)
+		} else {
+			for i := range t.F32 {
+				t.F32[i] = float32(rng.Float64()*2 - 1)
+			}
+		}
+		return t, nil
+	case graph.Int64:
+		t, err := runtime.NewInt64(in.Shape)
+		if err != nil {
+			return nil, err
+		}
+		if in.Ints != nil {
+			if len(in.Ints) != len(t.I64) {
+				t.Close()
+				return nil, fmt.Errorf("%d values for shape %v", len(in.Ints), in.Shape)
+			}
+			copy(t.I64, in.Ints)
+		} else {
+			if in.IntRange <= 0 {
+				t.Close()
+				return nil, fmt.Errorf("random int input needs IntRange > 0")
+			}
+			for i := range t.I64 {
+				t.I64[i] = rng.Int64N(in.IntRange)
+			}
+		}
+		return t, nil
+	}
+	return nil, fmt.Errorf("input type %v is not supported", in.DType)
+}
+
+// OpsOf lists the ops of a case's forward graph.
+func OpsOf(c Case) ([]string, error) {
+	g := graph.New(c.Name)
+	var ins []*graph.Value
+	for i, in := range c.Inputs {
+		ins = append(ins, g.Input(fmt.Sprintf("x%d", i), in.DType, in.Shape))
+	}
+	c.Build(g, ins)
+	if err := g.Err(); err != nil {
+		return nil, err
+	}
+	var ops []string
+	for _, n := range g.Nodes() {
+		ops = append(ops, n.Op)
+	}
+	return ops, nil
+}
