@@ -11,6 +11,7 @@ package graph
 
 import (
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 )
@@ -207,6 +208,27 @@ func (g *Graph) Output(name string, v *Value) *Value {
 	v.name = name
 	g.outputs = append(g.outputs, v)
 	return v
+}
+
+// BindInput turns graph input v into an initializer holding t. With
+// overridable it stays a graph input too, so t is only its default.
+func (g *Graph) BindInput(v *Value, t *Tensor, overridable bool) error {
+	i := slices.Index(g.inputs, v)
+	if i < 0 {
+		return fmt.Errorf("graph %s: %s is not a graph input", g.Name, v.name)
+	}
+	if err := t.Validate(); err != nil {
+		return fmt.Errorf("graph %s: value for %s: %w", g.Name, v.name, err)
+	}
+	if t.DType != v.dtype || !t.Shape.Equal(v.shape) {
+		return fmt.Errorf("graph %s: %s is %v%v, the value is %v%v", g.Name, v.name, v.dtype, v.shape, t.DType, t.Shape)
+	}
+	g.initializers = append(g.initializers, Initializer{Value: v, Data: t})
+	if !overridable {
+		v.konst = t
+		g.inputs = slices.Delete(g.inputs, i, i+1)
+	}
+	return nil
 }
 
 // Rename gives a value a chosen name (used by readers and by tests).

@@ -5,13 +5,13 @@ import (
 	"fmt"
 	"math"
 	"os"
-	"path/filepath"
 	"slices"
 	"strings"
 
 	"google.golang.org/protobuf/proto"
 
 	"bmc/graph/onnxpb"
+	"bmc/internal/atomicfile"
 )
 
 // The ONNX level bmc reads and writes.
@@ -183,50 +183,13 @@ func Marshal(m *Model) ([]byte, error) {
 	return proto.MarshalOptions{Deterministic: true}.Marshal(mp)
 }
 
-// WriteFile writes a model atomically: a temporary file in the same folder is
-// written, synced and renamed over path, so a reader never sees half a file.
+// WriteFile writes a model atomically: a reader never sees half a file.
 func WriteFile(path string, m *Model) error {
 	data, err := Marshal(m)
 	if err != nil {
 		return fmt.Errorf("write %s: %w", path, err)
 	}
-	return WriteFileAtomic(path, data)
-}
-
-// WriteFileAtomic writes data to path through a synced temporary file and a
-// rename, then syncs the folder, so that path holds either the old or the
-// complete new content.
-func WriteFileAtomic(path string, data []byte) error {
-	dir := filepath.Dir(path)
-	f, err := os.CreateTemp(dir, "."+filepath.Base(path)+".tmp*")
-	if err != nil {
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	tmp := f.Name()
-	fail := func(err error) error {
-		f.Close()
-		os.Remove(tmp)
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	if _, err := f.Write(data); err != nil {
-		return fail(err)
-	}
-	if err := f.Sync(); err != nil {
-		return fail(err)
-	}
-	if err := f.Close(); err != nil {
-		os.Remove(tmp)
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	if err := os.Rename(tmp, path); err != nil {
-		os.Remove(tmp)
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	if d, err := os.Open(dir); err == nil {
-		d.Sync()
-		d.Close()
-	}
-	return nil
+	return atomicfile.WriteBytes(path, data)
 }
 
 // Decode rebuilds a model from its protobuf form, re-running every op's shape

@@ -47,8 +47,8 @@ func TestWriteFileRoundTrip(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if fi.Mode().Perm() != defaultMode {
-		t.Errorf("mode = %v, want %v", fi.Mode().Perm(), defaultMode)
+	if fi.Mode().Perm() != 0o644 {
+		t.Errorf("mode = %v, want 0644", fi.Mode().Perm())
 	}
 }
 

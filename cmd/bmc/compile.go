@@ -1,0 +1,129 @@
+package main
+
+import (
+	"fmt"
+	"io"
+
+	"github.com/spf13/pflag"
+
+	"bmc/compile"
+	"bmc/datasets"
+	"bmc/experiment"
+	"bmc/flops"
+)
+
+// experimentFlags are the flags that describe what to compile.
+type experimentFlags struct {
+	method, dataset, dataRoot, encoder, protocol string
+	hp, data                                     []string
+	epochs, batch, evalBatch, stepSize, threads  int
+	lr, momentum, weightDecay, gamma             float64
+	seed                                         uint64
+}
+
+func (e *experimentFlags) register(fs *pflag.FlagSet) {
+	fs.StringVar(&e.method, "method", "", "method to train (see `bmc methods`)")
+	fs.StringVar(&e.dataset, "dataset", "", "dataset (see `bmc datasets`)")
+	fs.StringArrayVar(&e.hp, "hp", nil, "method hyperparameter key=value (repeatable, or comma-separated)")
+	fs.StringArrayVar(&e.data, "data", nil, "dataset parameter key=value, e.g. signal.visual=0.5 (repeatable)")
+	fs.StringVar(&e.dataRoot, "data-root", "", "dataset folder on disk (real datasets)")
+	fs.StringVar(&e.encoder, "encoder", "", "encoder of every modality: linear:OUT or mlp:HIDDEN,…,OUT (default "+experiment.DefaultEncoder+")")
+	fs.IntVar(&e.epochs, "epochs", 0, "epochs (default: the dataset preset)")
+	fs.IntVar(&e.batch, "batch-size", 0, "training batch size (default: preset)")
+	fs.IntVar(&e.evalBatch, "eval-batch-size", 0, "evaluation batch size (default: preset)")
+	fs.Float64Var(&e.lr, "lr", 0, "learning rate (default: preset)")
+	fs.Float64Var(&e.momentum, "momentum", 0, "SGD momentum (default: preset)")
+	fs.Float64Var(&e.weightDecay, "weight-decay", 0, "weight decay (default: preset)")
+	fs.IntVar(&e.stepSize, "step-size", 0, "StepLR step in epochs (default: preset)")
+	fs.Float64Var(&e.gamma, "gamma", 0, "StepLR factor (default: preset)")
+	fs.Uint64Var(&e.seed, "seed", 0, "seed of initialisation, shuffling and method randomness")
+	fs.StringVar(&e.protocol, "protocol", "", "model selection: bmc (validation split) or balancemm (test split, as the reference)")
+	fs.IntVar(&e.threads, "threads", 0, "ONNX Runtime threads (0: ORT's default)")
+}
+
+func (e *experimentFlags) request(fs *pflag.FlagSet) (experiment.Request, error) {
+	if e.method == "" || e.dataset == "" {
+		return experiment.Request{}, fmt.Errorf("--method and --dataset are required (see `bmc methods` and `bmc datasets`)")
+	}
+	hp, err := experiment.ParseKeyValues("hp", e.hp)
+	if err != nil {
+		return experiment.Request{}, err
+	}
+	data, err := experiment.ParseKeyValues("data", e.data)
+	if err != nil {
+		return experiment.Request{}, err
+	}
+	r := experiment.Request{Method: e.method, Hyper: hp, Dataset: e.dataset, DataParams: data, DataRoot: e.dataRoot, Encoder: e.encoder,
+		Train: experiment.Overrides{Epochs: e.epochs, BatchSize: e.batch, EvalBatchSize: e.evalBatch, StepSize: e.stepSize, Threads: e.threads,
+			LR: e.lr, Momentum: e.momentum, WeightDecay: e.weightDecay, Gamma: e.gamma, Protocol: e.protocol,
+			MomentumSet: fs.Changed("momentum"), WeightDecaySet: fs.Changed("weight-decay")}}
+	if fs.Changed("seed") {
+		r.Train.Seed = &e.seed
+	}
+	return r, nil
+}
+
+func runCompile(args []string, stdout io.Writer) error {
+	fs := flagSet("compile", stdout)
+	var ef experimentFlags
+	ef.register(fs)
+	out := fs.StringP("out", "o", "", "plan directory to write (required)")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if fs.NArg() > 0 {
+		return fmt.Errorf("compile takes no positional arguments (got %q)", fs.Args())
+	}
+	if *out == "" {
+		return fmt.Errorf("-o PLAN_DIR is required")
+	}
+	req, err := ef.request(fs)
+	if err != nil {
+		return err
+	}
+	plan, _, err := experiment.Compile(req)
+	if err != nil {
+		return err
+	}
+	if err := plan.Save(*out); err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "compiled %s on %s into %s\n", plan.Manifest.Method, plan.Manifest.Dataset.Name, *out)
+	return printPlanSummary(stdout, plan)
+}
+
+func printPlanSummary(w io.Writer, p *compile.Plan) error {
+	m := &p.Manifest
+	r, err := flops.PlanReport(p)
+	if err != nil {
+		return err
+	}
+	var params int64
+	for _, s := range m.State {
+		if s.Kind == compile.StateParam {
+			params += s.Shape.Size()
+		}
+	}
+	fmt.Fprintf(w, "  graphs: ")
+	for i, g := range m.Graphs {
+		if i > 0 {
+			fmt.Fprint(w, ", ")
+		}
+		fmt.Fprintf(w, "%s (%s, %d nodes)", g.Name, g.Role, len(p.Graphs[g.Name].Nodes()))
+	}
+	fmt.Fprintf(w, "\n  parameters: %d   train samples: %d   steps/epoch: %d   epochs: %d\n", params, m.Dataset.Spec.Sizes[datasets.Train], m.StepsPerEpoch(), m.Train.Epochs)
+	fmt.Fprintf(w, "  training FLOPs: %s (per step %s)\n", human(r.Training.Total), human(r.PerStep.Total))
+	return nil
+}
+
+// human formats a count with an SI suffix.
+func human(v int64) string {
+	f := float64(v)
+	for _, s := range []string{"", "K", "M", "G", "T", "P"} {
+		if f < 1000 {
+			return fmt.Sprintf("%.3g%s", f, s)
+		}
+		f /= 1000
+	}
+	return fmt.Sprintf("%.3gE", f)
+}

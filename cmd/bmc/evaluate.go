@@ -1,0 +1,250 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"text/tabwriter"
+
+	"bmc/compile"
+	"bmc/datasets"
+	"bmc/experiment"
+	"bmc/runtime"
+)
+
+// evalReport is what bmc eval prints with --json.
+type evalReport struct {
+	Source    string               `json:"source"`
+	Dataset   string               `json:"dataset"`
+	Split     string               `json:"split"`
+	Metrics   runtime.SplitMetrics `json:"metrics"`
+	Imbalance runtime.Imbalance    `json:"imbalance"`
+}
+
+func runEval(args []string, stdout io.Writer) error {
+	fs := flagSet("eval", stdout)
+	dataset := fs.String("dataset", "", "dataset (model.onnx only; default: the one it was trained on)")
+	dataKV := fs.StringArray("data", nil, "dataset parameter key=value (model.onnx only; default: the ones it was trained with)")
+	dataRoot := fs.String("data-root", "", "dataset folder on disk (real datasets)")
+	split := fs.String("split", datasets.Test, "split to evaluate: train, val or test")
+	checkpoint := fs.String("checkpoint", "best", "run directories: best or last checkpoint")
+	batch := fs.Int("batch-size", 256, "model.onnx: evaluation batch size")
+	threads := fs.Int("threads", 0, "ONNX Runtime threads (0: ORT's default)")
+	asJSON := fs.Bool("json", false, "print the report as JSON")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if fs.NArg() != 1 {
+		return fmt.Errorf("eval takes one run directory or model.onnx")
+	}
+	src := fs.Arg(0)
+	var pred runtime.Predictor
+	var data datasets.Dataset
+	if strings.HasSuffix(src, ".onnx") {
+		m, err := runtime.OpenModel(src, *batch, runtime.Options{Threads: *threads})
+		if err != nil {
+			return err
+		}
+		defer m.Close()
+		name := *dataset
+		if name == "" {
+			name = m.Meta["bmc.dataset"]
+		}
+		params, err := m.DatasetParams()
+		if err != nil {
+			return err
+		}
+		if len(*dataKV) > 0 {
+			if params, err = experiment.ParseKeyValues("data", *dataKV); err != nil {
+				return err
+			}
+		}
+		if data, err = datasets.Open(name, datasets.Options{Root: *dataRoot, Params: params}); err != nil {
+			return err
+		}
+		pred = m
+	} else {
+		if *dataset != "" || len(*dataKV) > 0 {
+			return fmt.Errorf("--dataset and --data apply to model.onnx; a run directory evaluates on its own dataset")
+		}
+		pr, d, err := loadRun(src, *checkpoint, *dataRoot, *threads)
+		if err != nil {
+			return err
+		}
+		defer pr.Close()
+		data, pred = d, pr.Predictor()
+	}
+	sp, err := data.Split(*split)
+	if err != nil {
+		return err
+	}
+	rep := evalReport{Source: src, Dataset: data.Spec().Name, Split: *split}
+	keep := make([]float32, len(pred.Modalities()))
+	for i := range keep {
+		keep[i] = 1
+	}
+	if rep.Metrics, err = runtime.Evaluate(pred, sp, data.Spec(), keep); err != nil {
+		return err
+	}
+	if rep.Imbalance, err = runtime.MeasureImbalance(pred, sp, data.Spec()); err != nil {
+		return err
+	}
+	if *asJSON {
+		enc := json.NewEncoder(stdout)
+		enc.SetIndent("", "  ")
+		return enc.Encode(rep)
+	}
+	fmt.Fprintf(stdout, "%s on %s/%s (%d samples)\n", src, rep.Dataset, rep.Split, rep.Metrics.Samples)
+	fmt.Fprintf(stdout, "  acc %.4f  macro-F1 %.4f  loss %.4f\n", rep.Metrics.Acc, rep.Metrics.F1, rep.Metrics.Loss)
+	for _, m := range pred.Modalities() {
+		fmt.Fprintf(stdout, "  %-8s acc %.4f  F1 %.4f  Shapley %.4f\n", m, rep.Metrics.ModalityAcc[m], rep.Metrics.ModalityF1[m], rep.Imbalance.Shapley[m])
+	}
+	if rep.Imbalance.Degree != nil {
+		fmt.Fprintf(stdout, "  imbalance degree I %.4f\n", *rep.Imbalance.Degree)
+	}
+	fmt.Fprint(stdout, "  coalition accuracies:")
+	for _, k := range sortedKeys(rep.Imbalance.Coalitions) {
+		name := k
+		if name == "" {
+			name = "∅"
+		}
+		fmt.Fprintf(stdout, " %s %.4f", name, rep.Imbalance.Coalitions[k])
+	}
+	fmt.Fprintln(stdout)
+	return nil
+}
+
+// loadRun loads a run directory's plan with a checkpoint's state.
+func loadRun(dir, which, dataRoot string, threads int) (*runtime.Program, datasets.Dataset, error) {
+	var file string
+	switch which {
+	case "best":
+		file = runtime.BestCheckpoint
+	case "last":
+		file = runtime.LastCheckpoint
+	default:
+		return nil, nil, fmt.Errorf("--checkpoint %q: want best or last", which)
+	}
+	plan, err := compile.Load(filepath.Join(dir, runtime.PlanDir))
+	if err != nil {
+		return nil, nil, fmt.Errorf("%s is not a run directory: %w", dir, err)
+	}
+	state, err := runtime.ReadCheckpoint(filepath.Join(dir, file))
+	if err != nil {
+		return nil, nil, err
+	}
+	data, err := experiment.OpenPlanData(plan, dataRoot)
+	if err != nil {
+		return nil, nil, err
+	}
+	pr, err := runtime.Load(plan, runtime.Options{Threads: threads})
+	if err != nil {
+		return nil, nil, err
+	}
+	if err := pr.SetState(state); err != nil {
+		pr.Close()
+		return nil, nil, fmt.Errorf("%s: %w", filepath.Join(dir, file), err)
+	}
+	return pr, data, nil
+}
+
+func runExport(args []string, stdout io.Writer) error {
+	fs := flagSet("export", stdout)
+	out := fs.StringP("out", "o", "", "file to write (default RUN_DIR/model.onnx)")
+	checkpoint := fs.String("checkpoint", "best", "best or last checkpoint")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if fs.NArg() != 1 {
+		return fmt.Errorf("export takes one run directory")
+	}
+	dir := fs.Arg(0)
+	path := *out
+	if path == "" {
+		path = filepath.Join(dir, runtime.ModelFile)
+	}
+	pr, _, err := loadRun(dir, *checkpoint, "", 1)
+	if err != nil {
+		return err
+	}
+	defer pr.Close()
+	state := map[string][]float32{}
+	for _, k := range pr.StateKeys() {
+		if state[k], err = pr.State(k); err != nil {
+			return err
+		}
+	}
+	if err := runtime.Export(pr.Plan, state, path); err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "wrote %s (%s checkpoint of %s)\n", path, *checkpoint, dir)
+	return nil
+}
+
+func runReport(args []string, stdout io.Writer) error {
+	fs := flagSet("report", stdout)
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if fs.NArg() == 0 {
+		return fmt.Errorf("report takes one or more run directories")
+	}
+	var results []*runtime.Result
+	var names []string
+	modSet := map[string]bool{}
+	for _, dir := range fs.Args() {
+		data, err := os.ReadFile(filepath.Join(dir, runtime.ResultsFile))
+		if err != nil {
+			return fmt.Errorf("%s has no finished run: %w", dir, err)
+		}
+		r := &runtime.Result{}
+		if err := json.Unmarshal(data, r); err != nil {
+			return fmt.Errorf("%s: %w", filepath.Join(dir, runtime.ResultsFile), err)
+		}
+		results = append(results, r)
+		names = append(names, filepath.Base(dir))
+		for m := range r.Test.ModalityAcc {
+			modSet[m] = true
+		}
+	}
+	mods := make([]string, 0, len(modSet))
+	for m := range modSet {
+		mods = append(mods, m)
+	}
+	sort.Strings(mods)
+	tw := tabwriter.NewWriter(stdout, 0, 0, 2, ' ', tabwriter.AlignRight)
+	head := "run\tmethod\tacc\tF1\t"
+	for _, m := range mods {
+		head += "acc_" + m + "\t"
+	}
+	for _, m := range mods {
+		head += "φ_" + m + "\t"
+	}
+	fmt.Fprintln(tw, head+"I\ttrain FLOPs\t")
+	for i, r := range results {
+		line := fmt.Sprintf("%s\t%s\t%.4f\t%.4f\t", names[i], r.Method, r.Test.Acc, r.Test.F1)
+		for _, m := range mods {
+			line += cell(r.Test.ModalityAcc, m)
+		}
+		for _, m := range mods {
+			line += cell(r.Imbalance.Shapley, m)
+		}
+		deg := "-"
+		if r.Imbalance.Degree != nil {
+			deg = fmt.Sprintf("%.4f", *r.Imbalance.Degree)
+		}
+		fmt.Fprintf(tw, "%s%s\t%s\t\n", line, deg, human(r.TrainingFLOPs))
+	}
+	return tw.Flush()
+}
+
+func cell(m map[string]float64, key string) string {
+	if v, ok := m[key]; ok {
+		return fmt.Sprintf("%.4f\t", v)
+	}
+	return "-\t"
+}

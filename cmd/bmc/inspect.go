@@ -1,0 +1,130 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"strconv"
+	"strings"
+	"text/tabwriter"
+
+	"bmc/compile"
+	"bmc/datasets"
+	"bmc/flops"
+	"bmc/methods"
+)
+
+func runFlops(args []string, stdout io.Writer) error {
+	fs := flagSet("flops", stdout)
+	asJSON := fs.Bool("json", false, "print the report as JSON")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if fs.NArg() != 1 {
+		return fmt.Errorf("flops takes one plan directory")
+	}
+	p, err := compile.Load(fs.Arg(0))
+	if err != nil {
+		return err
+	}
+	r, err := flops.PlanReport(p)
+	if err != nil {
+		return err
+	}
+	if *asJSON {
+		enc := json.NewEncoder(stdout)
+		enc.SetIndent("", "  ")
+		return enc.Encode(r)
+	}
+	m := &p.Manifest
+	fmt.Fprintf(stdout, "%s on %s: %d epochs × %d steps, batch %d (counted from the graphs; nothing was run)\n\n",
+		m.Method, m.Dataset.Name, r.Epochs, r.StepsPerEpoch, m.Train.BatchSize)
+	tw := tabwriter.NewWriter(stdout, 0, 0, 2, ' ', tabwriter.AlignRight)
+	header := "graph\truns\t"
+	for _, ph := range flops.Phases() {
+		header += ph + "\t"
+	}
+	fmt.Fprintln(tw, header+"total\t")
+	row := func(name, runs string, c flops.Counts) {
+		line := name + "\t" + runs + "\t"
+		for _, ph := range flops.Phases() {
+			line += strconv.FormatInt(c.Phase[ph], 10) + "\t"
+		}
+		fmt.Fprintln(tw, line+strconv.FormatInt(c.Total, 10)+"\t")
+	}
+	for _, g := range r.Graphs {
+		var runs []string
+		for _, run := range g.Runs {
+			runs = append(runs, fmt.Sprintf("%d/%s", run.Count, run.Per))
+		}
+		row(g.Name+" (one run)", strings.Join(runs, " "), g.Counts)
+	}
+	row("per step", "", r.PerStep)
+	row("validation per epoch", "", r.Validation)
+	row("per epoch", "", r.PerEpoch)
+	row("whole training", "", r.Training)
+	row("final evaluation", "", r.Final)
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "\nforward MACs per sample (thop/fvcore convention): %d\n", r.ForwardMACsPerSample)
+	fmt.Fprintf(stdout, "training total: %s FLOPs\n", human(r.Training.Total))
+	return nil
+}
+
+func runMethods(args []string, stdout io.Writer) error {
+	fs := flagSet("methods", stdout)
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	tw := tabwriter.NewWriter(stdout, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "method\tname\tcategory\timbalance indicator\tmodalities (paper)\tmodalities (bmc)\tdomains\tper-step cost\tavailable\tdefaults")
+	for _, info := range methods.All() {
+		paper := "-"
+		if info.PaperModalities > 0 {
+			paper = strconv.Itoa(info.PaperModalities)
+		}
+		var defs []string
+		for _, p := range info.Params {
+			d := p.Default
+			if d == "" {
+				d = "(required)"
+			}
+			defs = append(defs, p.Name+"="+d)
+		}
+		avail := "no"
+		if methods.IsAvailable(info.Name) {
+			avail = "yes"
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%d\t%s\t%s\t%s\t%s\n", info.Name, info.Display, info.Category, info.Indicator, paper,
+			info.MaxModalities, info.Domains, info.Cost, avail, strings.Join(defs, " "))
+	}
+	return tw.Flush()
+}
+
+func runDatasets(args []string, stdout io.Writer) error {
+	fs := flagSet("datasets", stdout)
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	for _, e := range datasets.Catalog() {
+		avail := "available"
+		if !e.Available {
+			avail = "loader not built yet"
+		}
+		fmt.Fprintf(stdout, "%s — %s (%d classes; %s)\n", e.Name, e.Description, e.Classes, avail)
+		var mods []string
+		for _, m := range e.Modalities {
+			shape := "from files"
+			if m.Shape != nil {
+				shape = fmt.Sprint(m.Shape)
+			}
+			mods = append(mods, m.Name+" "+shape)
+		}
+		fmt.Fprintf(stdout, "  modalities: %s\n  layout: %s\n", strings.Join(mods, ", "), e.Layout)
+		for _, p := range e.Params {
+			fmt.Fprintf(stdout, "  --data %s=%s\t%s\n", p.Name, p.Default, p.Doc)
+		}
+	}
+	return nil
+}

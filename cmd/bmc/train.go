@@ -1,0 +1,83 @@
+package main
+
+import (
+	"fmt"
+	"io"
+
+	"bmc/compile"
+	"bmc/datasets"
+	"bmc/experiment"
+	"bmc/runtime"
+)
+
+func runTrain(args []string, stdout io.Writer) error {
+	fs := flagSet("train", stdout)
+	var ef experimentFlags
+	ef.register(fs)
+	out := fs.String("out", "", "run directory to write (required)")
+	quiet := fs.Bool("quiet", false, "print only the final summary")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if *out == "" {
+		return fmt.Errorf("--out RUN_DIR is required")
+	}
+	var plan *compile.Plan
+	var data datasets.Dataset
+	switch {
+	case fs.NArg() == 1:
+		if ef.method != "" || ef.dataset != "" {
+			return fmt.Errorf("give either a plan directory or --method/--dataset, not both")
+		}
+		var err error
+		if plan, err = compile.Load(fs.Arg(0)); err != nil {
+			return err
+		}
+		if data, err = experiment.OpenPlanData(plan, ef.dataRoot); err != nil {
+			return err
+		}
+	case fs.NArg() == 0:
+		req, err := ef.request(fs)
+		if err != nil {
+			return err
+		}
+		if plan, data, err = experiment.Compile(req); err != nil {
+			return err
+		}
+	default:
+		return fmt.Errorf("train takes at most one plan directory (got %q)", fs.Args())
+	}
+	sched, err := experiment.Schedule(plan)
+	if err != nil {
+		return err
+	}
+	opt := runtime.TrainOptions{OutDir: *out, Threads: ef.threads}
+	if !*quiet {
+		opt.Progress = stdout
+		fmt.Fprintf(stdout, "training %s on %s → %s\n", plan.Manifest.Method, plan.Manifest.Dataset.Name, *out)
+	}
+	res, err := runtime.Train(plan, data, sched, opt)
+	if err != nil {
+		return err
+	}
+	printResult(stdout, res)
+	return nil
+}
+
+func printResult(w io.Writer, r *runtime.Result) {
+	fmt.Fprintf(w, "%s on %s: best epoch %d (validation acc %.4f)\n", r.Method, r.Dataset, r.BestEpoch, r.Validation.Acc)
+	fmt.Fprintf(w, "  test acc %.4f  macro-F1 %.4f", r.Test.Acc, r.Test.F1)
+	for _, m := range sortedKeys(r.Test.ModalityAcc) {
+		fmt.Fprintf(w, "  acc_%s %.4f", m, r.Test.ModalityAcc[m])
+	}
+	fmt.Fprintln(w)
+	fmt.Fprintf(w, "  Shapley")
+	for _, m := range sortedKeys(r.Imbalance.Shapley) {
+		fmt.Fprintf(w, "  %s %.4f", m, r.Imbalance.Shapley[m])
+	}
+	if r.Imbalance.Degree != nil {
+		fmt.Fprintf(w, "  I %.4f", *r.Imbalance.Degree)
+	}
+	fmt.Fprintf(w, "  v(∅) %.4f\n", r.Imbalance.Coalitions[""])
+	fmt.Fprintf(w, "  training FLOPs %s, %.1f s\n", human(r.TrainingFLOPs), r.Seconds)
+}

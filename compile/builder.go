@@ -1,0 +1,351 @@
+package compile
+
+import (
+	"fmt"
+	"slices"
+
+	"bmc/datasets"
+	"bmc/graph"
+	"bmc/graph/nn"
+)
+
+// LRInput is the runtime input that carries the learning rate.
+const LRInput = "lr"
+
+// EvalGraph is the name of every plan's evaluation graph.
+const EvalGraph = "eval"
+
+// Builder assembles a plan: methods add their training-step graphs through
+// it, and Finish adds the evaluation graph and the run counts.
+type Builder struct {
+	model   *nn.Model
+	data    datasets.Spec
+	cfg     TrainConfig
+	plan    *Plan
+	state   map[string]StateInfo
+	inputs  map[string]InputInfo
+	dataRef DatasetRef
+}
+
+// NewBuilder starts a plan for a model trained on a dataset.
+func NewBuilder(model *nn.Model, data DatasetRef, cfg TrainConfig, method string, hyper map[string]string) (*Builder, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	spec := data.Spec
+	if spec.Sizes[datasets.Train] < cfg.BatchSize {
+		return nil, fmt.Errorf("train.batch_size %d exceeds the %d training samples of %s", cfg.BatchSize, spec.Sizes[datasets.Train], spec.Name)
+	}
+	for _, mod := range model.Spec.Modalities {
+		dm, ok := spec.Modality(mod.Name)
+		if !ok {
+			return nil, fmt.Errorf("model modality %s is not in dataset %s", mod.Name, spec.Name)
+		}
+		if !graph.Shape(dm.Shape).Equal(mod.Shape) {
+			return nil, fmt.Errorf("model modality %s expects shape %v, dataset %s gives %v", mod.Name, mod.Shape, spec.Name, dm.Shape)
+		}
+	}
+	b := &Builder{
+		model: model, data: spec, cfg: cfg, dataRef: data,
+		state:  map[string]StateInfo{},
+		inputs: map[string]InputInfo{},
+		plan: &Plan{
+			Graphs: map[string]*graph.Graph{},
+			Init:   model.InitParams(cfg.Seed),
+			Manifest: Manifest{
+				Format: PlanFormat, Producer: "bmc", Method: method, Hyper: hyper,
+				Dataset: data, Model: model.Spec, Train: cfg, Params: model.Params(),
+			},
+		},
+	}
+	for _, p := range model.Params() {
+		b.addState(StateInfo{Key: p.Name, Shape: p.Shape, Kind: StateParam, Modality: p.Modality, Init: "params"})
+	}
+	b.addInput(InputInfo{Name: LRInput, Shape: graph.Shape{1}, SetBy: "trainer", Default: []float32{float32(cfg.Optimizer.LR)}, Doc: "learning rate of the current epoch (StepLR)"})
+	return b, nil
+}
+
+// Model is the model being trained.
+func (b *Builder) Model() *nn.Model { return b.model }
+
+// Config is the training configuration.
+func (b *Builder) Config() TrainConfig { return b.cfg }
+
+// Dataset is the dataset spec.
+func (b *Builder) Dataset() datasets.Spec { return b.data }
+
+func (b *Builder) addState(s StateInfo) {
+	if _, ok := b.state[s.Key]; ok {
+		return
+	}
+	b.state[s.Key] = s
+	b.plan.Manifest.State = append(b.plan.Manifest.State, s)
+}
+
+func (b *Builder) addInput(in InputInfo) {
+	if _, ok := b.inputs[in.Name]; ok {
+		return
+	}
+	b.inputs[in.Name] = in
+	b.plan.Manifest.Inputs = append(b.plan.Manifest.Inputs, in)
+}
+
+// Step is one graph under construction, with the model's parameters, the
+// data batch and the labels bound as inputs.
+type Step struct {
+	G      *graph.Graph
+	Params map[string]*graph.Value
+	// Data maps modalities to their batch inputs.
+	Data   map[string]*graph.Value
+	Labels *graph.Value
+	b      *Builder
+	info   GraphInfo
+	state  map[string]*graph.Value
+	inputs map[string]*graph.Value
+	done   bool
+}
+
+// NewStep starts a graph whose batch size is batch.
+func (b *Builder) NewStep(name, role string, batch int) *Step {
+	g := graph.New(name)
+	s := &Step{G: g, b: b, Params: map[string]*graph.Value{}, Data: map[string]*graph.Value{},
+		state: map[string]*graph.Value{}, inputs: map[string]*graph.Value{},
+		info: GraphInfo{Name: name, File: name + ".onnx", Role: role}}
+	for _, p := range b.model.Params() {
+		s.Params[p.Name] = s.stateInput(p.Name, p.Shape)
+	}
+	for _, mod := range b.model.Spec.Modalities {
+		shape := append(graph.Shape{int64(batch)}, mod.Shape...)
+		v := g.Input("data/"+mod.Name, graph.Float32, shape)
+		s.Data[mod.Name] = v
+		s.info.Inputs = append(s.info.Inputs, ioOf(v, IOData, mod.Name))
+	}
+	if role == "train" {
+		s.Labels = g.Input("labels", graph.Int64, graph.Shape{int64(batch)})
+		s.info.Inputs = append(s.info.Inputs, ioOf(s.Labels, IOLabel, "labels"))
+	}
+	return s
+}
+
+// Model is the model the step runs.
+func (s *Step) Model() *nn.Model { return s.b.model }
+
+// Name is the graph's name.
+func (s *Step) Name() string { return s.info.Name }
+
+func ioOf(v *graph.Value, kind IOKind, key string) IO {
+	return IO{Name: v.Name(), Kind: kind, Key: key, DType: v.DType().String(), Shape: v.Shape().Clone()}
+}
+
+func (s *Step) stateInput(key string, shape graph.Shape) *graph.Value {
+	if v, ok := s.state[key]; ok {
+		return v
+	}
+	v := s.G.Input(key, graph.Float32, shape)
+	s.state[key] = v
+	s.info.Inputs = append(s.info.Inputs, ioOf(v, IOState, key))
+	return v
+}
+
+// Forward adds the model's forward pass. keep lists the modalities whose
+// input is used; the others are zero-filled, as the reference masks them
+// (nil keeps all).
+func (s *Step) Forward(mode nn.Mode, keep []string) (nn.Outputs, error) {
+	in := map[string]*graph.Value{}
+	for name, v := range s.Data {
+		if keep == nil || slices.Contains(keep, name) {
+			in[name] = v
+		} else {
+			in[name] = s.G.Expand(s.G.ConstFloat(0), v.Shape())
+		}
+	}
+	return s.b.model.Forward(s.G, s.Params, in, mode)
+}
+
+// Input declares a runtime input set by the method's schedule (shape [1]
+// for a scalar) and returns it.
+func (s *Step) Input(name string, shape graph.Shape, def []float32, doc string) *graph.Value {
+	if v, ok := s.inputs[name]; ok {
+		return v
+	}
+	if def != nil && int64(len(def)) != shape.Size() {
+		s.G.Fail(fmt.Errorf("input %s: default has %d values for shape %v", name, len(def), shape))
+	}
+	v := s.G.Input("input/"+name, graph.Float32, shape)
+	s.inputs[name] = v
+	s.info.Inputs = append(s.info.Inputs, ioOf(v, IOInput, name))
+	s.b.addInput(InputInfo{Name: name, Shape: shape, SetBy: "method", Default: def, Doc: doc})
+	return v
+}
+
+// State declares a method-state tensor (zero-initialised, checkpointed) and
+// returns its current value; Update gives its next value.
+func (s *Step) State(key string, shape graph.Shape) *graph.Value {
+	s.b.addState(StateInfo{Key: key, Shape: shape, Kind: StateMethod, Init: "zeros"})
+	return s.stateInput(key, shape)
+}
+
+// Update makes v the next value of state key.
+func (s *Step) Update(key string, v *graph.Value) {
+	st, ok := s.b.state[key]
+	if !ok {
+		s.G.Fail(fmt.Errorf("update of unknown state %s", key))
+		return
+	}
+	if !v.Shape().Equal(st.Shape) {
+		s.G.Fail(fmt.Errorf("update of state %s: shape %v, the state has %v", key, v.Shape(), st.Shape))
+		return
+	}
+	out := s.G.Output(key+":next", v)
+	s.info.Outputs = append(s.info.Outputs, ioOf(out, IOState, key))
+}
+
+// Metric outputs v under a name for the runtime and the schedule to read.
+func (s *Step) Metric(name string, v *graph.Value) {
+	out := s.G.Output("metric/"+name, v)
+	s.info.Outputs = append(s.info.Outputs, ioOf(out, IOMetric, name))
+}
+
+// Gradients differentiates loss with respect to every model parameter.
+func (s *Step) Gradients(loss *graph.Value) (map[string]*graph.Value, error) {
+	return s.GradientsOf(loss, s.b.model.Params())
+}
+
+// GradientsOf differentiates loss with respect to the given parameters.
+func (s *Step) GradientsOf(loss *graph.Value, params []nn.Param) (map[string]*graph.Value, error) {
+	wrt := make([]*graph.Value, len(params))
+	for i, p := range params {
+		wrt[i] = s.Params[p.Name]
+	}
+	grads, err := Gradients(s.G, loss, wrt)
+	if err != nil {
+		return nil, fmt.Errorf("graph %s: %w", s.info.Name, err)
+	}
+	out := make(map[string]*graph.Value, len(params))
+	for i, p := range params {
+		out[p.Name] = grads[i]
+	}
+	return out, nil
+}
+
+// Optimize appends the configured optimizer's update for every parameter
+// that has a gradient, and declares the new values as state outputs.
+func (s *Step) Optimize(grads map[string]*graph.Value) {
+	old := s.G.SetPhase(graph.PhaseOptimizer)
+	defer s.G.SetPhase(old)
+	lr := s.lr()
+	o := s.b.cfg.Optimizer
+	for _, p := range s.b.model.Params() {
+		grad, ok := grads[p.Name]
+		if !ok {
+			continue
+		}
+		pop := s.G.Scope("sgd/" + p.Name)
+		var buf *graph.Value
+		slot := "momentum_buffer/" + p.Name
+		if o.Momentum != 0 {
+			s.b.addState(StateInfo{Key: slot, Shape: p.Shape, Kind: StateSlot, Modality: p.Modality, Init: "zeros"})
+			buf = s.stateInput(slot, p.Shape)
+		}
+		np, nbuf := sgdStep(s.G, o, s.Params[p.Name], grad, buf, lr)
+		pop()
+		s.Update(p.Name, np)
+		if nbuf != nil {
+			s.Update(slot, nbuf)
+		}
+	}
+}
+
+func (s *Step) lr() *graph.Value {
+	if v, ok := s.inputs[LRInput]; ok {
+		return v
+	}
+	v := s.G.Input("input/"+LRInput, graph.Float32, graph.Shape{1})
+	s.inputs[LRInput] = v
+	s.info.Inputs = append(s.info.Inputs, ioOf(v, IOInput, LRInput))
+	return v
+}
+
+// Add finishes a step graph and records how many times it runs per
+// optimizer step. Train graphs are the step graphs, in the order added.
+func (b *Builder) Add(s *Step, runsPerStep int64) error {
+	if s.done {
+		return fmt.Errorf("graph %s was added twice", s.info.Name)
+	}
+	if err := s.G.Err(); err != nil {
+		return err
+	}
+	if _, dup := b.plan.Graphs[s.info.Name]; dup {
+		return fmt.Errorf("two graphs are named %s", s.info.Name)
+	}
+	s.done = true
+	b.plan.Graphs[s.info.Name] = s.G
+	b.plan.Manifest.Graphs = append(b.plan.Manifest.Graphs, s.info)
+	if s.info.Role == "train" {
+		b.plan.Manifest.StepGraphs = append(b.plan.Manifest.StepGraphs, s.info.Name)
+		b.plan.Manifest.Runs = append(b.plan.Manifest.Runs, Run{Graph: s.info.Name, Per: "step", Count: runsPerStep, Note: "training step"})
+	}
+	return nil
+}
+
+// Finish adds the evaluation graph and the run counts and returns the plan.
+func (b *Builder) Finish() (*Plan, error) {
+	if len(b.plan.Manifest.StepGraphs) == 0 {
+		return nil, fmt.Errorf("the method added no training graph")
+	}
+	eb := b.cfg.EvalBatchSize
+	s := b.NewStep(EvalGraph, "eval", eb)
+	names := b.model.ModalityNames()
+	keep := s.G.Input("keep", graph.Float32, graph.Shape{int64(len(names))})
+	s.info.Inputs = append(s.info.Inputs, ioOf(keep, IOKeep, "keep"))
+	in := map[string]*graph.Value{}
+	for i, name := range names {
+		k := s.G.Slice(keep, []int64{int64(i)}, []int64{int64(i + 1)}, nil, nil)
+		in[name] = s.G.Mul(s.Data[name], k)
+	}
+	out, err := b.model.Forward(s.G, s.Params, in, nn.Eval)
+	if err != nil {
+		return nil, err
+	}
+	s.Metric("logits", out.Logits)
+	for _, name := range names {
+		s.Metric("logits/"+name, out.Unimodal[name])
+	}
+	if err := b.Add(s, 0); err != nil {
+		return nil, err
+	}
+	valSplit := datasets.Val
+	if b.cfg.Protocol == "balancemm" {
+		valSplit = datasets.Test
+	}
+	batches := func(split string) int64 {
+		n := int64(b.data.Sizes[split])
+		return (n + int64(eb) - 1) / int64(eb)
+	}
+	b.plan.Manifest.Runs = append(b.plan.Manifest.Runs,
+		Run{Graph: EvalGraph, Per: "epoch", Count: batches(valSplit), Note: "validation pass over the " + valSplit + " split"},
+		Run{Graph: EvalGraph, Per: "final", Count: int64(1<<len(names)) * batches(datasets.Test), Note: fmt.Sprintf("test evaluation: %d masked passes for the Shapley values", 1<<len(names))},
+	)
+	return b.plan, nil
+}
+
+// StepsPerEpoch is the number of optimizer steps per epoch (the last partial
+// batch is dropped, as in the reference).
+func (m *Manifest) StepsPerEpoch() int64 {
+	return int64(m.Dataset.Spec.Sizes[datasets.Train] / m.Train.BatchSize)
+}
+
+// ParamsOf lists the parameters of a modality's encoder.
+func ParamsOf(params []nn.Param, modality string) []nn.Param {
+	var out []nn.Param
+	for _, p := range params {
+		if p.Modality == modality {
+			out = append(out, p)
+		}
+	}
+	return out
+}
+
+// IsMatrix reports whether a parameter has two or more dimensions (the
+// reference's "non-1-D" parameters: weights, not biases or norm scales).
+func IsMatrix(p nn.Param) bool { return p.Shape.Rank() >= 2 }

@@ -1,0 +1,61 @@
+package methods
+
+import (
+	"bmc/compile"
+	"bmc/graph"
+	"bmc/graph/nn"
+)
+
+// TrainGraph is the name of the single step graph of most methods.
+const TrainGraph = "train"
+
+// reportForward outputs what the runtime logs of every training step: the
+// loss and the fused and unimodal logits (for train accuracy).
+func reportForward(s *compile.Step, out nn.Outputs, loss *graph.Value) {
+	s.Metric("loss", s.G.Reshape(loss, 1))
+	s.Metric("logits", out.Logits)
+	for _, m := range s.Model().ModalityNames() {
+		s.Metric("logits/"+m, out.Unimodal[m])
+	}
+}
+
+// noSchedule is the schedule of methods without Go-side logic.
+type noSchedule struct{}
+
+func (noSchedule) BeginEpoch(Run) error { return nil }
+func (noSchedule) BeforeStep(Run) error { return nil }
+func (noSchedule) AfterStep(Run) error  { return nil }
+
+// scaleModalityGrads multiplies the gradient of every matrix parameter of
+// each modality's encoder by that modality's coefficient (a [1] or scalar
+// value); vectors (biases) are left alone, as in the reference.
+func scaleModalityGrads(g *graph.Graph, params []nn.Param, grads map[string]*graph.Value, coef map[string]*graph.Value) {
+	for _, p := range params {
+		k, ok := coef[p.Modality]
+		if !ok || !compile.IsMatrix(p) {
+			continue
+		}
+		grads[p.Name] = g.Mul(grads[p.Name], k)
+	}
+}
+
+// modalityWindow is the Go side of a modulation window: it sets a [1] input
+// to 1 inside [starts, ends] (0-based epochs) and 0 outside.
+type modalityWindow struct {
+	input        string
+	starts, ends int
+}
+
+func (w modalityWindow) active(epoch int) bool { return epoch >= w.starts && epoch <= w.ends }
+
+func (w modalityWindow) set(r Run) error {
+	buf, err := r.Input(w.input)
+	if err != nil {
+		return err
+	}
+	buf[0] = 0
+	if w.active(r.Epoch()) {
+		buf[0] = 1
+	}
+	return nil
+}

@@ -1,0 +1,181 @@
+package methods
+
+import (
+	"fmt"
+
+	"bmc/compile"
+	"bmc/graph"
+	"bmc/graph/nn"
+)
+
+// ogm is OGM / OGM-GE (Peng et al. 2022; spec §4.13): after the backward
+// pass, the gradients of the dominant modality's encoder weights are scaled
+// down by k_m = 1 − tanh(α·relu(ρ_m)) where its score ratio ρ_m exceeds 1,
+// and OGM-GE adds Gaussian noise with the gradient's own standard deviation
+// to every modality's encoder weights. Both act only inside the modulation
+// window. Everything but the noise is computed inside the step graph; the
+// schedule switches the window and draws the noise.
+type ogm struct{}
+
+func ogmInfo() Info {
+	return Info{Name: "ogm", Display: "OGM", Category: CategoryOptimization, Indicator: "performance score", PaperModalities: 2, MaxModalities: 3,
+		Domains: "CV, Audio", Citation: "Peng et al. 2022b", Cost: "1F + 1BW (+ noise)",
+		Params: append([]Param{
+			float("alpha", "0.3", "modulation strength α"),
+			{Name: "method", Default: "OGM_GE", Kind: "choice", Choices: []string{"OGM_GE", "OGM", "OGM_GE3"}, Doc: "OGM_GE adds noise; OGM_GE3 uses the mean pairwise ratio for 3 modalities"},
+			{Name: "compat", Default: "false", Kind: "bool", Doc: "3 modalities: apply cos() to the logits before the score, as the reference does"},
+		}, window("10")...)}
+}
+
+func (ogm) Info() Info { return ogmInfo() }
+
+func (ogm) Model(spec nn.ModelSpec, _ Hyper) (nn.ModelSpec, error) {
+	if n := len(spec.Modalities); n < 2 || n > 3 {
+		return spec, fmt.Errorf("method ogm supports 2 or 3 modalities, the model has %d", n)
+	}
+	return spec, nil
+}
+
+const (
+	ogmActive     = "ogm.active"
+	ogmNoisePrefx = "ogm.noise/"
+)
+
+func (ogm) Build(b *compile.Builder, hp Hyper) error {
+	s := b.NewStep(TrainGraph, "train", b.Config().BatchSize)
+	out, err := s.Forward(nn.Train, nil)
+	if err != nil {
+		return err
+	}
+	loss := compile.CrossEntropy(s.G, out.Logits, s.Labels)
+	grads, err := s.Gradients(loss)
+	if err != nil {
+		return err
+	}
+	g := s.G
+	old := g.SetPhase(graph.PhaseMethod)
+	pop := g.Scope("ogm")
+	names := s.Model().ModalityNames()
+	onehot := g.OneHot(s.Labels, s.Model().Spec.Classes)
+	n := len(names)
+	method := hp.String("method")
+	scores := map[string]*graph.Value{}
+	for _, m := range names {
+		z := out.Unimodal[m]
+		if n == 3 && method != "OGM_GE3" && hp.Bool("compat") {
+			z = g.Cos(z)
+		}
+		p := g.Mul(g.Softmax(z, 1), onehot)
+		if n == 3 && method != "OGM_GE3" {
+			// Only the samples modality m classifies correctly count.
+			correct := g.Cast(g.Equal(g.ArgMax(out.Unimodal[m], 1, true), g.Unsqueeze(s.Labels, 1)), graph.Float32)
+			p = g.Mul(p, correct)
+		}
+		scores[m] = g.ReduceSum(p, false)
+	}
+	eps := g.ConstFloat(1e-5)
+	ratio := map[string]*graph.Value{}
+	for _, m := range names {
+		switch {
+		case n == 2:
+			other := names[0]
+			if other == m {
+				other = names[1]
+			}
+			ratio[m] = g.Div(scores[m], g.Add(scores[other], eps))
+		case method == "OGM_GE3":
+			var terms []*graph.Value
+			for _, o := range names {
+				if o != m {
+					terms = append(terms, g.Div(scores[m], g.Add(scores[o], eps)))
+				}
+			}
+			ratio[m] = g.Div(g.Sum(terms...), g.ConstFloat(float32(len(terms))))
+		default:
+			all := make([]*graph.Value, 0, n)
+			for _, o := range names {
+				all = append(all, scores[o])
+			}
+			ratio[m] = g.Div(scores[m], g.Add(g.Min(all...), eps))
+		}
+	}
+	active := s.Input(ogmActive, graph.Shape{1}, []float32{0}, "1 inside the modulation window, else 0")
+	one := g.ConstFloat(1)
+	alpha := g.ConstFloat(float32(hp.Float("alpha")))
+	coef := map[string]*graph.Value{}
+	for _, m := range names {
+		k := g.Where(g.Greater(ratio[m], one), g.Sub(one, g.Tanh(g.Mul(alpha, g.Relu(ratio[m])))), one)
+		s.Metric("ogm.coef/"+m, g.Reshape(k, 1))
+		s.Metric("ogm.score/"+m, g.Reshape(scores[m], 1))
+		// Outside the window the coefficient is 1: k_eff = 1 + active·(k − 1).
+		coef[m] = g.Add(one, g.Mul(active, g.Sub(k, one)))
+	}
+	params := s.Model().Params()
+	original := map[string]*graph.Value{}
+	for name, v := range grads {
+		original[name] = v
+	}
+	scaleModalityGrads(g, params, grads, coef)
+	if method != "OGM" {
+		for _, p := range params {
+			if p.Modality == "" || !compile.IsMatrix(p) {
+				continue
+			}
+			noise := s.Input(ogmNoisePrefx+p.Name, p.Shape, nil, "standard normal noise for "+p.Name+" (drawn by the schedule)")
+			sd := g.Add(unbiasedStd(g, original[p.Name]), g.ConstFloat(1e-8))
+			grads[p.Name] = g.Add(grads[p.Name], g.Mul(active, g.Mul(noise, sd)))
+		}
+	}
+	pop()
+	g.SetPhase(old)
+	s.Optimize(grads)
+	reportForward(s, out, loss)
+	return b.Add(s, 1)
+}
+
+// unbiasedStd is torch.std: the square root of Σ(x − mean)²/(N − 1).
+func unbiasedStd(g *graph.Graph, x *graph.Value) *graph.Value {
+	d := g.Sub(x, g.ReduceMean(x, false))
+	n := float32(x.Shape().Size() - 1)
+	return g.Sqrt(g.Div(g.ReduceSum(g.Mul(d, d), false), g.ConstFloat(n)))
+}
+
+func (ogm) Schedule(m *compile.Manifest, hp Hyper) (Schedule, error) {
+	sch := &ogmSchedule{win: modalityWindow{input: ogmActive, starts: hp.Int("modulation_starts"), ends: hp.Int("modulation_ends")}}
+	if hp.String("method") != "OGM" {
+		for _, in := range m.Inputs {
+			if len(in.Name) > len(ogmNoisePrefx) && in.Name[:len(ogmNoisePrefx)] == ogmNoisePrefx {
+				sch.noise = append(sch.noise, in.Name)
+			}
+		}
+	}
+	return sch, nil
+}
+
+type ogmSchedule struct {
+	win   modalityWindow
+	noise []string
+}
+
+func (o *ogmSchedule) BeginEpoch(r Run) error { return o.win.set(r) }
+
+// BeforeStep draws the OGM-GE noise for the step (inside the window only;
+// outside, the graph multiplies it by 0).
+func (o *ogmSchedule) BeforeStep(r Run) error {
+	if len(o.noise) == 0 || !o.win.active(r.Epoch()) {
+		return nil
+	}
+	rng := r.Rand()
+	for _, name := range o.noise {
+		buf, err := r.Input(name)
+		if err != nil {
+			return err
+		}
+		for i := range buf {
+			buf[i] = float32(rng.NormFloat64())
+		}
+	}
+	return nil
+}
+
+func (o *ogmSchedule) AfterStep(Run) error { return nil }
