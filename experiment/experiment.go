@@ -34,10 +34,10 @@ type Request struct {
 // Overrides are training settings a user may change; zero values keep the preset.
 type Overrides struct {
 	Epochs, BatchSize, EvalBatchSize, StepSize, Threads int
-	LR, Momentum, WeightDecay, Gamma                   float64
-	Seed                                               *uint64
-	Protocol                                           string
-	MomentumSet, WeightDecaySet                        bool
+	LR, Momentum, WeightDecay, Gamma                    float64
+	Seed                                                *uint64
+	Protocol                                            string
+	MomentumSet, WeightDecaySet                         bool
 }
 
 // Preset is the training configuration bmc uses for a dataset unless told otherwise.

@@ -39,7 +39,7 @@ func free(*graph.Node) (Cost, error) { return Cost{}, nil }
 // variadic costs (inputs − 1) FLOPs per output element, plus extra per element.
 func variadic(extra int64) rule {
 	return func(n *graph.Node) (Cost, error) {
-		return Cost{FLOPs: (int64(len(n.Inputs))-1+extra) * outSize(n)}, nil
+		return Cost{FLOPs: (int64(len(n.Inputs)) - 1 + extra) * outSize(n)}, nil
 	}
 }
 

@@ -9,9 +9,13 @@ func window(starts string) []Param {
 	}
 }
 
-func float(name, def, doc string) Param { return Param{Name: name, Default: def, Kind: "float", Doc: doc} }
+func float(name, def, doc string) Param {
+	return Param{Name: name, Default: def, Kind: "float", Doc: doc}
+}
 
-func integer(name, def, doc string) Param { return Param{Name: name, Default: def, Kind: "int", Doc: doc} }
+func integer(name, def, doc string) Param {
+	return Param{Name: name, Default: def, Kind: "int", Doc: doc}
+}
 
 // registry is the paper's Table 1 (spec §4.18) with the defaults of spec §4;
 // a nil method is listed but not built yet.
