@@ -240,18 +240,20 @@ func (s *Step) Optimize(grads map[string]*graph.Value) {
 		if !ok {
 			continue
 		}
-		pop := s.G.Scope("sgd/" + p.Name)
-		var buf *graph.Value
-		slot := "momentum_buffer/" + p.Name
-		if o.Momentum != 0 {
-			s.b.addState(StateInfo{Key: slot, Shape: p.Shape, Kind: StateSlot, Modality: p.Modality, Init: "zeros"})
-			buf = s.stateInput(slot, p.Shape)
+		var slots []*graph.Value
+		var keys []string
+		for _, slot := range o.Slots() {
+			key := slot + "/" + p.Name
+			s.b.addState(StateInfo{Key: key, Shape: p.Shape, Kind: StateSlot, Modality: p.Modality, Init: "zeros"})
+			slots = append(slots, s.stateInput(key, p.Shape))
+			keys = append(keys, key)
 		}
-		np, nbuf := sgdStep(s.G, o, s.Params[p.Name], grad, buf, lr)
+		pop := s.G.Scope(o.Name + "/" + p.Name)
+		np, next := o.Apply(s.G, s.Params[p.Name], grad, slots, lr)
 		pop()
 		s.Update(p.Name, np)
-		if nbuf != nil {
-			s.Update(slot, nbuf)
+		for i, key := range keys {
+			s.Update(key, next[i])
 		}
 	}
 }
@@ -279,6 +281,7 @@ func (b *Builder) Add(s *Step, runsPerStep int64) error {
 		return fmt.Errorf("two graphs are named %s", s.info.Name)
 	}
 	s.done = true
+	s.G.Prune()
 	b.plan.Graphs[s.info.Name] = s.G
 	b.plan.Manifest.Graphs = append(b.plan.Manifest.Graphs, s.info)
 	if s.info.Role == "train" {

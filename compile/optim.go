@@ -80,27 +80,42 @@ func (c TrainConfig) Validate() error {
 	return nil
 }
 
-// sgdStep appends PyTorch's SGD update of one parameter (dampening 0):
+// Slots names the per-parameter state the optimizer keeps, in the order
+// Apply takes and returns it.
+func (o OptimizerConfig) Slots() []string {
+	if o.Momentum != 0 {
+		return []string{"momentum_buffer"}
+	}
+	return nil
+}
+
+// Apply appends one update of parameter p with gradient grad to g and
+// returns the new parameter and the new slot values. SGD follows PyTorch
+// (dampening 0):
 //
 //	g ← grad + wd·p;  buf ← momentum·buf + g;  d ← nesterov ? g + momentum·buf : buf;  p ← p − lr·d
 //
 // PyTorch sets buf = g on the first step; with buf starting at zero the
 // update above gives the same value, so no first-step flag is needed.
-// It returns the new parameter and the new momentum buffer (nil without momentum).
-func sgdStep(g *graph.Graph, o OptimizerConfig, p, grad, buf, lr *graph.Value) (*graph.Value, *graph.Value) {
+func (o OptimizerConfig) Apply(g *graph.Graph, p, grad *graph.Value, slots []*graph.Value, lr *graph.Value) (*graph.Value, []*graph.Value) {
+	if len(slots) != len(o.Slots()) {
+		g.Fail(fmt.Errorf("optimizer %s: %d slots given, it keeps %d", o.Name, len(slots), len(o.Slots())))
+		return p, slots
+	}
 	d := grad
 	if o.WeightDecay != 0 {
 		d = g.Add(d, g.Mul(p, g.ConstFloat(float32(o.WeightDecay))))
 	}
-	var newBuf *graph.Value
+	var newSlots []*graph.Value
 	if o.Momentum != 0 {
 		m := g.ConstFloat(float32(o.Momentum))
-		newBuf = g.Add(g.Mul(buf, m), d)
+		buf := g.Add(g.Mul(slots[0], m), d)
+		newSlots = append(newSlots, buf)
 		if o.Nesterov {
-			d = g.Add(d, g.Mul(newBuf, m))
+			d = g.Add(d, g.Mul(buf, m))
 		} else {
-			d = newBuf
+			d = buf
 		}
 	}
-	return g.Sub(p, g.Mul(d, lr)), newBuf
+	return g.Sub(p, g.Mul(d, lr)), newSlots
 }

@@ -115,7 +115,7 @@ func openSynth(name string, o Options) (Dataset, error) {
 		case strings.HasPrefix(key, "signal."):
 			var s float64
 			s, err = strconv.ParseFloat(val, 64)
-			if err != nil || s < 0 || math.IsInf(s, 0) {
+			if err != nil || !(s >= 0) || math.IsInf(s, 0) {
 				err = fmt.Errorf("dataset %s: parameter %s=%q: want a non-negative number", name, key, val)
 			}
 			c.signal[strings.TrimPrefix(key, "signal.")] = s

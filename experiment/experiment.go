@@ -7,6 +7,7 @@ package experiment
 import (
 	"fmt"
 	"sort"
+	"strconv"
 	"strings"
 
 	"bmc/compile"
@@ -95,8 +96,8 @@ func ParseEncoder(s string) (nn.EncoderSpec, error) {
 	}
 	var ws []int64
 	for _, w := range strings.Split(widths, ",") {
-		var v int64
-		if _, err := fmt.Sscan(w, &v); err != nil || v < 1 {
+		v, err := strconv.ParseInt(strings.TrimSpace(w), 10, 64)
+		if err != nil || v < 1 {
 			return nn.EncoderSpec{}, fmt.Errorf("encoder %q: width %q is not a positive integer", s, w)
 		}
 		ws = append(ws, v)
@@ -216,10 +217,11 @@ func ParseKeyValues(flag string, items []string) (map[string]string, error) {
 	for _, item := range items {
 		for _, kv := range strings.Split(item, ",") {
 			k, v, ok := strings.Cut(kv, "=")
+			k = strings.TrimSpace(k)
 			if !ok || k == "" {
 				return nil, fmt.Errorf("--%s %q: want key=value", flag, kv)
 			}
-			out[strings.TrimSpace(k)] = strings.TrimSpace(v)
+			out[k] = strings.TrimSpace(v)
 		}
 	}
 	return out, nil

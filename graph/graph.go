@@ -210,6 +210,49 @@ func (g *Graph) Output(name string, v *Value) *Value {
 	return v
 }
 
+// Prune removes the nodes none of whose outputs reaches a graph output (dead
+// code: for example gradients autodiff built for inputs that need none), so
+// that the graph holds, and FLOPs count, only what runs. It returns the
+// number of nodes removed.
+func (g *Graph) Prune() int {
+	live := map[*Value]bool{}
+	for _, v := range g.outputs {
+		live[v] = true
+	}
+	keep := make([]bool, len(g.nodes))
+	for i := len(g.nodes) - 1; i >= 0; i-- {
+		n := g.nodes[i]
+		for _, o := range n.Outputs {
+			if live[o] {
+				keep[i] = true
+				break
+			}
+		}
+		if keep[i] {
+			for _, in := range n.Inputs {
+				if in != nil {
+					live[in] = true
+				}
+			}
+		}
+	}
+	kept := g.nodes[:0]
+	for i, n := range g.nodes {
+		if keep[i] {
+			kept = append(kept, n)
+		} else {
+			for _, o := range n.Outputs {
+				delete(g.used, o.name)
+			}
+			delete(g.nodeNames, n.Name)
+		}
+	}
+	removed := len(g.nodes) - len(kept)
+	clear(g.nodes[len(kept):])
+	g.nodes = kept
+	return removed
+}
+
 // BindInput turns graph input v into an initializer holding t. With
 // overridable it stays a graph input too, so t is only its default.
 func (g *Graph) BindInput(v *Value, t *Tensor, overridable bool) error {

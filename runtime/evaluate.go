@@ -43,10 +43,10 @@ type Imbalance struct {
 	Degree *float64 `json:"imbalance_degree,omitempty"`
 }
 
-// fillRows reads samples idx of split into the batch's first len(idx) rows
+// FillRows reads samples idx of split into the batch's first len(idx) rows
 // and zeroes the rest. Modalities the model does not use are read into
 // scratch buffers.
-func fillRows(split datasets.Split, spec datasets.Spec, b *Batch, idx []int) error {
+func FillRows(split datasets.Split, spec datasets.Spec, b *Batch, idx []int) error {
 	if len(idx) > b.Size {
 		return fmt.Errorf("%d samples for a batch of %d", len(idx), b.Size)
 	}
@@ -100,7 +100,7 @@ func Evaluate(p Predictor, split datasets.Split, spec datasets.Spec, keep []floa
 		for i := start; i < min(start+b.Size, split.Len()); i++ {
 			idx = append(idx, i)
 		}
-		if err := fillRows(split, spec, b, idx); err != nil {
+		if err := FillRows(split, spec, b, idx); err != nil {
 			return SplitMetrics{}, err
 		}
 		logits, per, err := p.Predict(keep)

@@ -86,6 +86,9 @@ type RunState struct {
 func Train(p *compile.Plan, data datasets.Dataset, sched methods.Schedule, opt TrainOptions) (*Result, error) {
 	start := time.Now()
 	m := &p.Manifest
+	if sched == nil {
+		return nil, errors.New("train: no method schedule given")
+	}
 	if err := prepareRunDir(opt.OutDir); err != nil {
 		return nil, err
 	}
@@ -159,7 +162,7 @@ func Train(p *compile.Plan, data datasets.Dataset, sched methods.Schedule, opt T
 		tm := newTrainMetrics(int(m.Model.Classes), mods)
 		for step := range steps {
 			run.step = step
-			if err := fillRows(trainSplit, spec, batch, perm[step*batch.Size:(step+1)*batch.Size]); err != nil {
+			if err := FillRows(trainSplit, spec, batch, perm[step*batch.Size:(step+1)*batch.Size]); err != nil {
 				return nil, err
 			}
 			if err := sched.BeforeStep(run); err != nil {

@@ -226,7 +226,11 @@ func runReport(args []string, stdout io.Writer) error {
 	}
 	fmt.Fprintln(tw, head+"I\ttrain FLOPs\t")
 	for i, r := range results {
-		line := fmt.Sprintf("%s\t%s\t%.4f\t%.4f\t", names[i], r.Method, r.Test.Acc, r.Test.F1)
+		method := r.Method
+		if v := r.Hyper["method"]; v != "" {
+			method += "/" + v
+		}
+		line := fmt.Sprintf("%s\t%s\t%.4f\t%.4f\t", names[i], method, r.Test.Acc, r.Test.F1)
 		for _, m := range mods {
 			line += cell(r.Test.ModalityAcc, m)
 		}

@@ -1,0 +1,46 @@
+# bmc: multimodal-imbalance methods compiled to ONNX graphs, run on ONNX Runtime.
+#   make demo   sets everything up and trains Baseline, OGM-GE and AGM on synth-av
+#   make test   vet + every test (fetches ONNX Runtime, installs the ONNX checker)
+
+ORT_VERSION := 1.29.0
+# sha256 of package/bin/napi-v6/linux/x64/libonnxruntime.so.1 in onnxruntime-node@$(ORT_VERSION)
+ORT_SHA256  := 89688f5cf51c7e31befbb7b9101bc027799009b18d1baa9a5b1146a72e69538d
+CACHE_HOME  := $(or $(XDG_CACHE_HOME),$(HOME)/.cache)
+ORT_LIB     := $(CACHE_HOME)/bmc/onnxruntime-$(ORT_VERSION)/libonnxruntime.so.1
+export BMC_ORT_LIB ?= $(ORT_LIB)
+
+RUNS ?= runs/demo
+
+.PHONY: all ort checker build test demo bench clean
+
+all: build
+
+# ONNX Runtime's shared library from the npm registry (no install scripts run), cached and checksum-verified.
+ort: $(ORT_LIB)
+$(ORT_LIB):
+	tools/fetch-ort.sh $(ORT_VERSION) $(ORT_SHA256) $@
+
+# Debian's python3-onnx checks every ONNX file bmc writes, independently of bmc.
+checker:
+	@/usr/bin/python3 -c 'import onnx' 2>/dev/null || tools/install-checker.sh
+
+build:
+	go build -o bin/bmc ./cmd/bmc
+
+test: ort checker
+	go vet ./...
+	go test ./...
+
+demo: ort build
+	rm -rf $(RUNS)
+	bin/bmc train --method baseline --dataset synth-av --out $(RUNS)/baseline --quiet
+	bin/bmc train --method ogm --hp method=OGM_GE --dataset synth-av --out $(RUNS)/ogm-ge --quiet
+	bin/bmc train --method agm --dataset synth-av --out $(RUNS)/agm --quiet
+	@echo
+	bin/bmc report $(RUNS)/baseline $(RUNS)/ogm-ge $(RUNS)/agm
+
+bench: ort
+	go test -run '^$$' -bench . -benchmem ./...
+
+clean:
+	rm -rf bin runs plans

@@ -1,0 +1,156 @@
+package main
+
+import (
+	"bytes"
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"bmc/flops"
+)
+
+func bmc(t *testing.T, args ...string) (string, error) {
+	t.Helper()
+	var out, errOut bytes.Buffer
+	err := run(args, &out, &errOut)
+	return out.String(), err
+}
+
+func TestEveryCommandHasHelpWithExamples(t *testing.T) {
+	for _, c := range commands() {
+		out, err := bmc(t, c.name, "--help")
+		if err != nil {
+			t.Errorf("%s --help: %v", c.name, err)
+		}
+		if !strings.Contains(out, "Usage:") || !strings.Contains(out, "Examples:") || !strings.Contains(out, "bmc "+c.name) {
+			t.Errorf("%s --help lacks usage or examples:\n%s", c.name, out)
+		}
+	}
+	out, err := bmc(t)
+	if err != nil || !strings.Contains(out, "compile") || !strings.Contains(out, "datasets") {
+		t.Errorf("bmc without arguments: %v\n%s", err, out)
+	}
+}
+
+func TestBadInputListsTheValidChoices(t *testing.T) {
+	tmp := t.TempDir()
+	tests := []struct {
+		args []string
+		want []string
+	}{
+		{[]string{"frobnicate"}, []string{"unknown command", "compile", "train", "flops"}},
+		{[]string{"compile", "--method", "nope", "--dataset", "synth-av", "-o", tmp}, []string{"unknown method", "baseline", "agm", "reconboost"}},
+		{[]string{"compile", "--method", "mmpareto", "--dataset", "synth-av", "-o", tmp}, []string{"mmpareto", "not available", "baseline, unimodal, ogm, agm"}},
+		{[]string{"compile", "--method", "agm", "--dataset", "nope", "-o", tmp}, []string{"unknown dataset", "synth-av", "cremad"}},
+		{[]string{"compile", "--method", "agm", "--dataset", "cremad", "-o", tmp}, []string{"cremad", "not built yet", "synth-av"}},
+		{[]string{"compile", "--method", "ogm", "--hp", "beta=1", "--dataset", "synth-av", "-o", tmp}, []string{"no hyperparameter \"beta\"", "alpha", "modulation_starts"}},
+		{[]string{"compile", "--method", "ogm", "--hp", "method=OGM4", "--dataset", "synth-av", "-o", tmp}, []string{"method=\"OGM4\"", "OGM_GE, OGM, OGM_GE3"}},
+		{[]string{"compile", "--method", "agm", "--dataset", "synth-av", "--data", "noise=2", "-o", tmp}, []string{"unknown parameter \"noise\"", "signal.audio"}},
+		{[]string{"compile", "--method", "agm", "--dataset", "synth-av", "--protocol", "x", "-o", tmp}, []string{"train.protocol", "bmc or balancemm"}},
+		{[]string{"compile", "--method", "agm", "--dataset", "synth-av"}, []string{"-o PLAN_DIR is required"}},
+		{[]string{"train", "--method", "agm", "--dataset", "synth-av"}, []string{"--out RUN_DIR is required"}},
+		{[]string{"flops", filepath.Join(tmp, "missing")}, []string{"not a plan directory", "plan.json"}},
+		{[]string{"eval", filepath.Join(tmp, "missing")}, []string{"not a run directory"}},
+		{[]string{"compile", "--method", "agm", "--dataset", "synth-av", "--encoder", "cnn:3", "-o", tmp}, []string{"kind \"cnn\"", "linear, mlp"}},
+	}
+	for _, tt := range tests {
+		_, err := bmc(t, tt.args...)
+		if err == nil {
+			t.Errorf("%v: no error", tt.args)
+			continue
+		}
+		for _, w := range tt.want {
+			if !strings.Contains(err.Error(), w) {
+				t.Errorf("%v: error %q does not mention %q", tt.args, err, w)
+			}
+		}
+	}
+}
+
+func TestMethodsAndDatasetsListings(t *testing.T) {
+	out, err := bmc(t, "methods")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, name := range []string{"baseline", "unimodal", "sample", "mla", "opm", "greedy", "amco", "mmcosine", "umt", "mbsd", "cml", "mmpareto", "gblending", "lfm", "ogm", "agm", "pmr", "relearning", "reconboost"} {
+		if !strings.Contains(out, "\n"+name+" ") {
+			t.Errorf("bmc methods does not list %s", name)
+		}
+	}
+	for _, want := range []string{"Optimization", "Feed-forward", "Objective", "Data", "performance score", "alpha=0.3", "modulation_starts=10"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("bmc methods lacks %q", want)
+		}
+	}
+	out, err = bmc(t, "datasets")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"synth-av", "synth-avt", "cremad", "mosei", "signal.visual", "loader not built yet"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("bmc datasets lacks %q", want)
+		}
+	}
+}
+
+// The user's path: compile, count, train the plan, evaluate the run and its
+// model.onnx, export again, report.
+func TestCompileFlopsTrainEvalExport(t *testing.T) {
+	tmp := t.TempDir()
+	plan, run := filepath.Join(tmp, "plan"), filepath.Join(tmp, "run")
+	out, err := bmc(t, "compile", "--method", "agm", "--dataset", "synth-av", "--data", "train=256,val=64,test=64", "--epochs", "2", "--threads", "1", "-o", plan)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(out, "training FLOPs") {
+		t.Errorf("compile output:\n%s", out)
+	}
+	out, err = bmc(t, "flops", plan)
+	if err != nil || !strings.Contains(out, "whole training") || !strings.Contains(out, "method") || !strings.Contains(out, "MACs per sample") {
+		t.Fatalf("flops: %v\n%s", err, out)
+	}
+	out, err = bmc(t, "flops", "--json", plan)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var rep flops.Report
+	if err := json.Unmarshal([]byte(out), &rep); err != nil {
+		t.Fatal(err)
+	}
+	if rep.Training.Phase["method"] == 0 || rep.Training.Total != rep.PerEpoch.Total*2 {
+		t.Errorf("flops --json: %+v", rep.Training)
+	}
+	if out, err = bmc(t, "train", plan, "--out", run, "--quiet"); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(out, "Shapley") || !strings.Contains(out, "test acc") {
+		t.Errorf("train output:\n%s", out)
+	}
+	runEval, err := bmc(t, "eval", run)
+	if err != nil {
+		t.Fatal(err)
+	}
+	modelEval, err := bmc(t, "eval", filepath.Join(run, "model.onnx"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	body := func(s string) string { _, rest, _ := strings.Cut(s, "\n"); return rest }
+	if body(runEval) != body(modelEval) {
+		t.Errorf("eval of the run and of its model.onnx differ:\n%s\n%s", runEval, modelEval)
+	}
+	exported := filepath.Join(tmp, "again.onnx")
+	if _, err := bmc(t, "export", run, "-o", exported); err != nil {
+		t.Fatal(err)
+	}
+	a, _ := os.ReadFile(exported)
+	b, _ := os.ReadFile(filepath.Join(run, "model.onnx"))
+	if !bytes.Equal(a, b) {
+		t.Error("bmc export of the best checkpoint differs from the model.onnx training wrote")
+	}
+	out, err = bmc(t, "report", run)
+	if err != nil || !strings.Contains(out, "agm") || !strings.Contains(out, "φ_visual") {
+		t.Errorf("report: %v\n%s", err, out)
+	}
+}

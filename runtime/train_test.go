@@ -1,0 +1,259 @@
+package runtime_test
+
+import (
+	"bufio"
+	"bytes"
+	"encoding/json"
+	"math"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"bmc/compile"
+	"bmc/datasets"
+	"bmc/experiment"
+	"bmc/internal/onnxcheck"
+	"bmc/runtime"
+)
+
+// small is a quick synth-av setting for tests.
+var small = map[string]string{"train": "512", "val": "128", "test": "200"}
+
+func compilePlan(t *testing.T, method string, hp map[string]string, data map[string]string, o experiment.Overrides) (*compile.Plan, datasets.Dataset) {
+	t.Helper()
+	if o.Threads == 0 {
+		o.Threads = 1
+	}
+	p, d, err := experiment.Compile(experiment.Request{Method: method, Hyper: hp, Dataset: "synth-av", DataParams: data, Train: o})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return p, d
+}
+
+func train(t *testing.T, p *compile.Plan, d datasets.Dataset, dir string) *runtime.Result {
+	t.Helper()
+	sched, err := experiment.Schedule(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := runtime.Train(p, d, sched, runtime.TrainOptions{OutDir: dir})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return res
+}
+
+func TestTrainWritesARunDirectory(t *testing.T) {
+	p, d := compilePlan(t, "baseline", nil, small, experiment.Overrides{Epochs: 3})
+	dir := t.TempDir()
+	res := train(t, p, d, dir)
+	for _, f := range []string{runtime.LogFile, runtime.BestCheckpoint, runtime.LastCheckpoint, runtime.RunStateFile, runtime.ResultsFile, runtime.ModelFile, filepath.Join(runtime.PlanDir, compile.ManifestFile)} {
+		if _, err := os.Stat(filepath.Join(dir, f)); err != nil {
+			t.Errorf("run directory lacks %s: %v", f, err)
+		}
+	}
+	logf, err := os.Open(filepath.Join(dir, runtime.LogFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer logf.Close()
+	var lines []runtime.EpochLog
+	sc := bufio.NewScanner(logf)
+	for sc.Scan() {
+		var l runtime.EpochLog
+		if err := json.Unmarshal(sc.Bytes(), &l); err != nil {
+			t.Fatalf("log line %q: %v", sc.Text(), err)
+		}
+		lines = append(lines, l)
+	}
+	if len(lines) != 3 {
+		t.Fatalf("log has %d lines, want one per epoch (3)", len(lines))
+	}
+	for i, l := range lines {
+		if l.Epoch != i || l.Val.Samples != 128 || l.Train["loss"] <= 0 || l.FLOPs <= 0 {
+			t.Errorf("epoch line %d is incomplete: %+v", i, l)
+		}
+		if l.Val.ModalityAcc["audio"] == 0 && l.Val.ModalityAcc["visual"] == 0 {
+			t.Errorf("epoch %d logs no per-modality accuracy", i)
+		}
+	}
+	if lines[2].FLOPs != 3*lines[0].FLOPs {
+		t.Errorf("FLOPs so far: %d after 3 epochs, %d after one", lines[2].FLOPs, lines[0].FLOPs)
+	}
+	// Ten classes: chance is 0.1.
+	if res.Test.Samples != 200 || res.Test.Acc < 0.2 {
+		t.Errorf("test metrics: %+v", res.Test)
+	}
+	if res.Imbalance.Degree == nil || len(res.Imbalance.Coalitions) != 4 {
+		t.Errorf("imbalance: %+v", res.Imbalance)
+	}
+	files, _ := filepath.Glob(filepath.Join(dir, runtime.PlanDir, "*.onnx"))
+	if err := onnxcheck.Files(append(files, filepath.Join(dir, runtime.ModelFile))...); err != nil {
+		t.Fatal(err)
+	}
+	// A second run into the same directory is refused before training.
+	sched, _ := experiment.Schedule(p)
+	if _, err := runtime.Train(p, d, sched, runtime.TrainOptions{OutDir: dir}); err == nil || !strings.Contains(err.Error(), "already holds a run") {
+		t.Errorf("reusing a run directory: %v", err)
+	}
+}
+
+// The exported model must predict what the trainer's own evaluation
+// predicted: same logits on every test sample, at another batch size.
+func TestExportedModelMatchesTrainerEvaluation(t *testing.T) {
+	p, d := compilePlan(t, "agm", nil, small, experiment.Overrides{Epochs: 2})
+	dir := t.TempDir()
+	res := train(t, p, d, dir)
+	m, err := runtime.OpenModel(filepath.Join(dir, runtime.ModelFile), 7, runtime.Options{Threads: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Close()
+	test, _ := d.Split(datasets.Test)
+	got, err := runtime.Evaluate(m, test, d.Spec(), []float32{1, 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.Acc != res.Test.Acc || got.F1 != res.Test.F1 || math.Abs(got.Loss-res.Test.Loss) > 1e-5 {
+		t.Errorf("model.onnx: acc %v F1 %v loss %v; trainer: acc %v F1 %v loss %v", got.Acc, got.F1, got.Loss, res.Test.Acc, res.Test.F1, res.Test.Loss)
+	}
+	for mod, acc := range res.Test.ModalityAcc {
+		if got.ModalityAcc[mod] != acc {
+			t.Errorf("%s accuracy: model.onnx %v, trainer %v", mod, got.ModalityAcc[mod], acc)
+		}
+	}
+	imb, err := runtime.MeasureImbalance(m, test, d.Spec())
+	if err != nil {
+		t.Fatal(err)
+	}
+	for k, v := range res.Imbalance.Coalitions {
+		if imb.Coalitions[k] != v {
+			t.Errorf("coalition %q: model.onnx %v, trainer %v", k, imb.Coalitions[k], v)
+		}
+	}
+
+	// Logits, sample by sample, against the plan's evaluation graph loaded
+	// with the best checkpoint.
+	state, err := runtime.ReadCheckpoint(filepath.Join(dir, runtime.BestCheckpoint))
+	if err != nil {
+		t.Fatal(err)
+	}
+	pr, err := runtime.Load(p, runtime.Options{Threads: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pr.Close()
+	if err := pr.SetState(state); err != nil {
+		t.Fatal(err)
+	}
+	compareLogits(t, pr.Predictor(), m, test, d.Spec())
+}
+
+func compareLogits(t *testing.T, a, b runtime.Predictor, split datasets.Split, spec datasets.Spec) {
+	t.Helper()
+	ba, bb := a.Batch(), b.Batch()
+	n := min(ba.Size, bb.Size, split.Len())
+	idx := make([]int, n)
+	for i := range idx {
+		idx[i] = i
+	}
+	for _, pair := range []struct {
+		p runtime.Predictor
+		b *runtime.Batch
+	}{{a, ba}, {b, bb}} {
+		if err := runtime.FillRows(split, spec, pair.b, idx); err != nil {
+			t.Fatal(err)
+		}
+	}
+	la, ua, err := a.Predict([]float32{1, 0})
+	if err != nil {
+		t.Fatal(err)
+	}
+	lb, ub, err := b.Predict([]float32{1, 0})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := a.Classes()
+	for i := range n * c {
+		if math.Abs(float64(la[i]-lb[i])) > 1e-5 || math.Abs(float64(ua["visual"][i]-ub["visual"][i])) > 1e-5 {
+			t.Fatalf("logit %d differs: %v vs %v (visual %v vs %v)", i, la[i], lb[i], ua["visual"][i], ub["visual"][i])
+		}
+	}
+}
+
+func TestSameSeedSameRun(t *testing.T) {
+	run := func(seed uint64) []byte {
+		p, d := compilePlan(t, "ogm", map[string]string{"modulation_starts": "0"}, small, experiment.Overrides{Epochs: 2, Seed: &seed})
+		dir := t.TempDir()
+		train(t, p, d, dir)
+		b, err := os.ReadFile(filepath.Join(dir, runtime.LastCheckpoint))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return b
+	}
+	a, b, c := run(3), run(3), run(4)
+	if !bytes.Equal(a, b) {
+		t.Error("two runs with the same seed ended with different parameters")
+	}
+	if bytes.Equal(a, c) {
+		t.Error("runs with different seeds ended with identical parameters")
+	}
+}
+
+// The paper's Figure 2 on the built-in data: inside the jointly trained
+// model the weak modality (visual) is clearly worse than the same modality
+// trained alone.
+func TestSynthShowsFigure2Imbalance(t *testing.T) {
+	for _, seed := range []uint64{0, 1} {
+		joint, d := compilePlan(t, "baseline", nil, map[string]string{"seed": "0"}, experiment.Overrides{Seed: &seed})
+		alone, _ := compilePlan(t, "unimodal", map[string]string{"modality": "visual"}, map[string]string{"seed": "0"}, experiment.Overrides{Seed: &seed})
+		rj := train(t, joint, d, t.TempDir())
+		ra := train(t, alone, d, t.TempDir())
+		inside, single := rj.Test.ModalityAcc["visual"], ra.Test.Acc
+		t.Logf("seed %d: visual inside the joint model %.3f, alone %.3f; audio inside %.3f; fused %.3f", seed, inside, single, rj.Test.ModalityAcc["audio"], rj.Test.Acc)
+		if inside > single-0.15 {
+			t.Errorf("seed %d: visual inside the joint model %.3f is not clearly below visual alone %.3f", seed, inside, single)
+		}
+		if rj.Test.Acc <= rj.Test.ModalityAcc["audio"] {
+			t.Errorf("seed %d: the fused model (%.3f) does not beat its own audio logits (%.3f)", seed, rj.Test.Acc, rj.Test.ModalityAcc["audio"])
+		}
+	}
+}
+
+func TestBadLabelIsReported(t *testing.T) {
+	p, d := compilePlan(t, "baseline", nil, small, experiment.Overrides{Epochs: 1})
+	sched, _ := experiment.Schedule(p)
+	_, err := runtime.Train(p, badLabels{d}, sched, runtime.TrainOptions{OutDir: t.TempDir()})
+	if err == nil || !strings.Contains(err.Error(), "label 99") || !strings.Contains(err.Error(), "sample") {
+		t.Fatalf("a label outside the classes gave %v", err)
+	}
+}
+
+// badLabels wraps a dataset and reports an impossible label.
+type badLabels struct{ datasets.Dataset }
+
+func (b badLabels) Split(name string) (datasets.Split, error) {
+	s, err := b.Dataset.Split(name)
+	return badSplit{s}, err
+}
+
+type badSplit struct{ datasets.Split }
+
+func (b badSplit) Read(i int, dst []datasets.Buffer) (int64, error) {
+	if _, err := b.Split.Read(i, dst); err != nil {
+		return 0, err
+	}
+	return 99, nil
+}
+
+func TestDivergenceStopsWithAClearError(t *testing.T) {
+	p, d := compilePlan(t, "baseline", nil, small, experiment.Overrides{Epochs: 2, LR: 1e30})
+	sched, _ := experiment.Schedule(p)
+	_, err := runtime.Train(p, d, sched, runtime.TrainOptions{OutDir: t.TempDir()})
+	if err == nil || !strings.Contains(err.Error(), "epoch 0 step") || !strings.Contains(err.Error(), "loss") {
+		t.Fatalf("a diverging run gave %v", err)
+	}
+}
