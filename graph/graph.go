@@ -176,6 +176,8 @@ func (g *Graph) Initializer(name string, t *Tensor, asInput bool) *Value {
 	v := &Value{name: name, dtype: t.DType, shape: t.Shape.Clone(), konst: t}
 	g.initializers = append(g.initializers, Initializer{Value: v, Data: t})
 	if asInput {
+		// An overridable default is not a build-time constant.
+		v.konst = nil
 		g.inputs = append(g.inputs, v)
 	}
 	return v
@@ -265,6 +267,9 @@ func (g *Graph) BindInput(v *Value, t *Tensor, overridable bool) error {
 	}
 	if t.DType != v.dtype || !t.Shape.Equal(v.shape) {
 		return fmt.Errorf("graph %s: %s is %v%v, the value is %v%v", g.Name, v.name, v.dtype, v.shape, t.DType, t.Shape)
+	}
+	if slices.ContainsFunc(g.initializers, func(in Initializer) bool { return in.Value == v }) {
+		return fmt.Errorf("graph %s: %s is already bound", g.Name, v.name)
 	}
 	g.initializers = append(g.initializers, Initializer{Value: v, Data: t})
 	if !overridable {

@@ -220,21 +220,22 @@ func Decode(mp *onnxpb.ModelProto) (*Model, error) {
 		m.Meta[e.GetKey()] = e.GetValue()
 	}
 	byName := map[string]*Value{}
-	inits := map[string]*onnxpb.TensorProto{}
+	// Initializers in file order; those that are also inputs join the inputs
+	// below, in the file's input order.
 	for _, tp := range gp.GetInitializer() {
-		inits[tp.GetName()] = tp
+		t, err := decodeTensor(tp)
+		if err != nil {
+			return nil, fmt.Errorf("initializer %s: %w", tp.GetName(), err)
+		}
+		byName[tp.GetName()] = g.Initializer(tp.GetName(), t, false)
+		if g.err != nil {
+			return nil, g.err
+		}
 	}
-	asInput := map[string]bool{}
 	for _, vi := range gp.GetInput() {
-		asInput[vi.GetName()] = true
-	}
-	for _, vi := range gp.GetInput() {
-		if tp, ok := inits[vi.GetName()]; ok {
-			t, err := decodeTensor(tp)
-			if err != nil {
-				return nil, fmt.Errorf("initializer %s: %w", tp.GetName(), err)
-			}
-			byName[vi.GetName()] = g.Initializer(vi.GetName(), t, true)
+		if v, ok := byName[vi.GetName()]; ok {
+			v.konst = nil // an overridable default, not a constant
+			g.inputs = append(g.inputs, v)
 			continue
 		}
 		dtype, shape, err := decodeValueInfo(vi)
@@ -245,16 +246,6 @@ func Decode(mp *onnxpb.ModelProto) (*Model, error) {
 			return nil, fmt.Errorf("input %s has a symbolic dimension (%v); bmc graphs have static shapes", vi.GetName(), shape)
 		}
 		byName[vi.GetName()] = g.Input(vi.GetName(), dtype, shape)
-	}
-	for _, tp := range gp.GetInitializer() {
-		if asInput[tp.GetName()] {
-			continue
-		}
-		t, err := decodeTensor(tp)
-		if err != nil {
-			return nil, fmt.Errorf("initializer %s: %w", tp.GetName(), err)
-		}
-		byName[tp.GetName()] = g.Initializer(tp.GetName(), t, false)
 	}
 	for i, np := range gp.GetNode() {
 		if d := np.GetDomain(); d != "" && d != "ai.onnx" {

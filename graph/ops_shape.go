@@ -2,6 +2,7 @@ package graph
 
 import (
 	"fmt"
+	"math"
 	"slices"
 )
 
@@ -138,6 +139,11 @@ func concatShape(in []*Value, a Attrs, _ int) ([]outInfo, error) {
 	if err := sameDType(in); err != nil {
 		return nil, err
 	}
+	for i, v := range in {
+		if v == nil {
+			return nil, fmt.Errorf("input %d is absent", i)
+		}
+	}
 	rank := in[0].shape.Rank()
 	ax, err := normAxis(a.Int("axis", 0), rank)
 	if err != nil {
@@ -245,15 +251,22 @@ func ResolveSlice(s Shape, starts, ends, axes, steps []int64) ([]SliceRange, err
 			return min(max(v, lo), hi)
 		}
 		var start, end, count int64
+		// Counts are computed as (span − 1)/|step| + 1, which cannot
+		// overflow however large the step.
 		if step > 0 {
 			start, end = clampIdx(starts[i], 0, dim), clampIdx(ends[i], 0, dim)
 			if end > start {
-				count = (end - start + step - 1) / step
+				count = (end-start-1)/step + 1
 			}
 		} else {
 			start, end = clampIdx(starts[i], 0, dim-1), clampIdx(ends[i], -1, dim-1)
 			if start > end {
-				count = (start - end - step - 1) / -step
+				span := start - end - 1
+				if step == math.MinInt64 {
+					count = 1
+				} else {
+					count = span/-step + 1
+				}
 			}
 		}
 		out = append(out, SliceRange{Axis: int64(ax), Start: start, Step: step, Count: count})
