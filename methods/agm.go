@@ -65,13 +65,16 @@ func shapleyWeight(size, n int) float64 {
 }
 
 func (agm) Build(b *compile.Builder, hp Hyper) error {
-	s := b.NewStep(TrainGraph, "train", b.Config().BatchSize)
+	s, out, loss, grads, err := ceStep(b)
+	if err != nil {
+		return err
+	}
 	g := s.G
 	names := s.Model().ModalityNames()
 	n := len(names)
 
 	// f(S) for every non-empty subset S (bit i keeps modality i), in
-	// evaluation mode and outside autodiff's reach.
+	// evaluation mode; autodiff has already run, so these passes only score.
 	old := g.SetPhase(graph.PhaseMethod)
 	f := map[int]*graph.Value{}
 	for mask := 1; mask < 1<<n; mask++ {
@@ -87,21 +90,8 @@ func (agm) Build(b *compile.Builder, hp Hyper) error {
 		if err != nil {
 			return err
 		}
-		f[mask] = g.StopGradient(o.Logits)
+		f[mask] = o.Logits
 	}
-	g.SetPhase(old)
-
-	out, err := s.Forward(nn.Train, nil)
-	if err != nil {
-		return err
-	}
-	loss := compile.CrossEntropy(g, out.Logits, s.Labels)
-	grads, err := s.Gradients(loss)
-	if err != nil {
-		return err
-	}
-
-	old = g.SetPhase(graph.PhaseMethod)
 	pop := g.Scope("agm")
 	// ψ_m = Σ_{S ⊆ M\{m}} w(|S|)·(f(S∪{m}) − f(S)), with f(∅) = 0 as in
 	// the original AGM; compat drops the S = ∅ term as the reference does.

@@ -2,6 +2,7 @@ package methods
 
 import (
 	"bmc/compile"
+	"bmc/graph"
 	"bmc/graph/nn"
 )
 
@@ -23,19 +24,27 @@ func (baseline) Build(b *compile.Builder, _ Hyper) error {
 
 // buildCE adds the plain supervised step: CE(z, y), backward, optimizer.
 func buildCE(b *compile.Builder) error {
-	s := b.NewStep(TrainGraph, "train", b.Config().BatchSize)
-	out, err := s.Forward(nn.Train, nil)
-	if err != nil {
-		return err
-	}
-	loss := compile.CrossEntropy(s.G, out.Logits, s.Labels)
-	grads, err := s.Gradients(loss)
+	s, out, loss, grads, err := ceStep(b)
 	if err != nil {
 		return err
 	}
 	s.Optimize(grads)
 	reportForward(s, out, loss)
 	return b.Add(s, 1)
+}
+
+// ceStep starts the training step most methods share: the train-mode
+// forward, CE(z, y) and its gradients with respect to every parameter. The
+// caller may edit the gradients before Optimize.
+func ceStep(b *compile.Builder) (*compile.Step, nn.Outputs, *graph.Value, map[string]*graph.Value, error) {
+	s := b.NewStep(TrainGraph, "train", b.Config().BatchSize)
+	out, err := s.Forward(nn.Train, nil)
+	if err != nil {
+		return nil, out, nil, nil, err
+	}
+	loss := compile.CrossEntropy(s.G, out.Logits, s.Labels)
+	grads, err := s.Gradients(loss)
+	return s, out, loss, grads, err
 }
 
 func (baseline) Schedule(*compile.Manifest, Hyper) (Schedule, error) { return noSchedule{}, nil }

@@ -42,13 +42,7 @@ const (
 )
 
 func (ogm) Build(b *compile.Builder, hp Hyper) error {
-	s := b.NewStep(TrainGraph, "train", b.Config().BatchSize)
-	out, err := s.Forward(nn.Train, nil)
-	if err != nil {
-		return err
-	}
-	loss := compile.CrossEntropy(s.G, out.Logits, s.Labels)
-	grads, err := s.Gradients(loss)
+	s, out, loss, grads, err := ceStep(b)
 	if err != nil {
 		return err
 	}
