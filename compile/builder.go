@@ -338,17 +338,6 @@ func (m *Manifest) StepsPerEpoch() int64 {
 	return int64(m.Dataset.Spec.Sizes[datasets.Train] / m.Train.BatchSize)
 }
 
-// ParamsOf lists the parameters of a modality's encoder.
-func ParamsOf(params []nn.Param, modality string) []nn.Param {
-	var out []nn.Param
-	for _, p := range params {
-		if p.Modality == modality {
-			out = append(out, p)
-		}
-	}
-	return out
-}
-
 // IsMatrix reports whether a parameter has two or more dimensions (the
 // reference's "non-1-D" parameters: weights, not biases or norm scales).
 func IsMatrix(p nn.Param) bool { return p.Shape.Rank() >= 2 }

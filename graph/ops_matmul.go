@@ -49,7 +49,7 @@ func gemmShape(in []*Value, a Attrs, _ int) ([]outInfo, error) {
 	}
 	sa, sb := in[0].shape, in[1].shape
 	if sa.Rank() != 2 || sb.Rank() != 2 {
-		return nil, fmt.Errorf("Gemm needs 2-D A and B")
+		return nil, fmt.Errorf("operands A and B must be 2-D")
 	}
 	m, k := sa[0], sa[1]
 	if a.Int("transA", 0) != 0 {
@@ -65,7 +65,7 @@ func gemmShape(in []*Value, a Attrs, _ int) ([]outInfo, error) {
 	out := Shape{m, n}
 	if len(in) == 3 && in[2] != nil {
 		if s, err := Broadcast(out, in[2].shape); err != nil || !s.Equal(out) {
-			return nil, fmt.Errorf("C of shape %v does not broadcast to the output %v", in[2].shape, out)
+			return nil, fmt.Errorf("bias C of shape %v does not broadcast to the output %v", in[2].shape, out)
 		}
 	}
 	return one(in[0].dtype, out), nil

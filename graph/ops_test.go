@@ -295,7 +295,7 @@ func TestShapeRuleErrors(t *testing.T) {
 		},
 			"Gemm", []string{"C of shape [5 2 4] does not broadcast"}},
 		{"Gemm 3-D", func(g *Graph) { g.Gemm(in(g, Float32, 1, 2, 3), in(g, Float32, 3, 4), nil, false, false, 1, 1) },
-			"Gemm", []string{"float32[1 2 3], float32[3 4]", "Gemm needs 2-D A and B"}},
+			"Gemm", []string{"float32[1 2 3], float32[3 4]", "operands A and B must be 2-D"}},
 		{"Concat non-axis dim", func(g *Graph) { g.Concat(1, in(g, Float32, 2, 3), in(g, Float32, 3, 3)) },
 			"Concat", []string{"float32[2 3], float32[3 3]", "input 1 differs from input 0 in dimension 0 (3 vs 2), which is not the concat axis 1"}},
 		{"Concat rank", func(g *Graph) { g.Concat(0, in(g, Float32, 2, 3), in(g, Float32, 3)) },

@@ -257,3 +257,50 @@ func TestDivergenceStopsWithAClearError(t *testing.T) {
 		t.Fatalf("a diverging run gave %v", err)
 	}
 }
+
+// Three modalities through the whole path: 8 coalitions, I over 3 pairs.
+func TestThreeModalityMethodsTrain(t *testing.T) {
+	for _, method := range []string{"baseline", "ogm", "agm"} {
+		p, d, err := experiment.Compile(experiment.Request{Method: method, Dataset: "synth-avt", DataParams: small,
+			Hyper: map[string]string{}, Train: experiment.Overrides{Epochs: 2, Threads: 1}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		res := train(t, p, d, t.TempDir())
+		if len(res.Imbalance.Coalitions) != 8 || len(res.Imbalance.Shapley) != 3 || res.Imbalance.Degree == nil {
+			t.Errorf("%s: imbalance %+v", method, res.Imbalance)
+		}
+		var sum float64
+		for _, v := range res.Imbalance.Shapley {
+			sum += v
+		}
+		// Efficiency: Σφ = v(M) − v(∅).
+		if want := res.Imbalance.Coalitions["audio+visual+text"] - res.Imbalance.Coalitions[""]; math.Abs(sum-want) > 1e-9 {
+			t.Errorf("%s: Σφ = %v, v(M) − v(∅) = %v", method, sum, want)
+		}
+	}
+}
+
+func TestStepLRIsAppliedPerEpoch(t *testing.T) {
+	p, d := compilePlan(t, "baseline", nil, small, experiment.Overrides{Epochs: 3, LR: 0.08, StepSize: 1, Gamma: 0.5})
+	dir := t.TempDir()
+	train(t, p, d, dir)
+	data, err := os.ReadFile(filepath.Join(dir, runtime.LogFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var lrs []float64
+	for _, line := range strings.Split(strings.TrimSpace(string(data)), "\n") {
+		var l runtime.EpochLog
+		if err := json.Unmarshal([]byte(line), &l); err != nil {
+			t.Fatal(err)
+		}
+		lrs = append(lrs, l.LR)
+	}
+	want := []float64{0.08, 0.04, 0.02}
+	for i := range want {
+		if i >= len(lrs) || math.Abs(lrs[i]-want[i]) > 1e-12 {
+			t.Fatalf("learning rates %v, want %v", lrs, want)
+		}
+	}
+}
