@@ -1,6 +1,7 @@
 package compile
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -125,8 +126,8 @@ type Manifest struct {
 	// (a method's schedule may choose among them).
 	StepGraphs []string `json:"step_graphs"`
 	Runs       []Run    `json:"runs"`
-	// Flops is the static summary bmc flops reports, filled in by callers
-	// that count (compile itself does not).
+	// Flops is the static FLOPs report of the plan (package flops), recorded
+	// when the plan is compiled; `bmc flops` recounts from the graphs.
 	Flops json.RawMessage `json:"flops,omitempty"`
 }
 
@@ -207,6 +208,14 @@ func Load(dir string) (*Plan, error) {
 	p := &Plan{Graphs: map[string]*graph.Graph{}, Init: map[string][]float32{}}
 	if err := json.Unmarshal(data, &p.Manifest); err != nil {
 		return nil, fmt.Errorf("%s: %w", mpath, err)
+	}
+	if len(p.Manifest.Flops) > 0 {
+		// Stored indented; kept compact in memory, as it was recorded.
+		var compact bytes.Buffer
+		if err := json.Compact(&compact, p.Manifest.Flops); err != nil {
+			return nil, fmt.Errorf("%s: field flops: %w", mpath, err)
+		}
+		p.Manifest.Flops = compact.Bytes()
 	}
 	if p.Manifest.Format != PlanFormat {
 		return nil, fmt.Errorf("%s: field format is %d, this bmc reads format %d", mpath, p.Manifest.Format, PlanFormat)

@@ -5,6 +5,7 @@
 package experiment
 
 import (
+	"encoding/json"
 	"fmt"
 	"sort"
 	"strconv"
@@ -12,6 +13,7 @@ import (
 
 	"bmc/compile"
 	"bmc/datasets"
+	"bmc/flops"
 	"bmc/graph"
 	"bmc/graph/nn"
 	"bmc/methods"
@@ -172,6 +174,13 @@ func Compile(r Request) (*compile.Plan, datasets.Dataset, error) {
 	}
 	plan, err := b.Finish()
 	if err != nil {
+		return nil, nil, err
+	}
+	report, err := flops.PlanReport(plan)
+	if err != nil {
+		return nil, nil, err
+	}
+	if plan.Manifest.Flops, err = json.Marshal(report); err != nil {
 		return nil, nil, err
 	}
 	return plan, data, nil

@@ -54,6 +54,7 @@ func TestBadInputListsTheValidChoices(t *testing.T) {
 		{[]string{"flops", filepath.Join(tmp, "missing")}, []string{"not a plan directory", "plan.json"}},
 		{[]string{"eval", filepath.Join(tmp, "missing")}, []string{"not a run directory"}},
 		{[]string{"compile", "--method", "agm", "--dataset", "synth-av", "--encoder", "cnn:3", "-o", tmp}, []string{"kind \"cnn\"", "linear, mlp"}},
+		{[]string{"train", tmp, "--epochs", "3", "--out", filepath.Join(tmp, "run")}, []string{"--epochs", "compiled"}},
 	}
 	for _, tt := range tests {
 		_, err := bmc(t, tt.args...)

@@ -3,6 +3,9 @@ package main
 import (
 	"fmt"
 	"io"
+	"strings"
+
+	"github.com/spf13/pflag"
 
 	"bmc/compile"
 	"bmc/datasets"
@@ -26,8 +29,14 @@ func runTrain(args []string, stdout io.Writer) error {
 	var data datasets.Dataset
 	switch {
 	case fs.NArg() == 1:
-		if ef.method != "" || ef.dataset != "" {
-			return fmt.Errorf("give either a plan directory or --method/--dataset, not both")
+		var compileOnly []string
+		fs.Visit(func(f *pflag.Flag) {
+			if f.Name != "out" && f.Name != "quiet" && f.Name != "threads" && f.Name != "data-root" {
+				compileOnly = append(compileOnly, "--"+f.Name)
+			}
+		})
+		if len(compileOnly) > 0 {
+			return fmt.Errorf("%s set(s) what a plan is compiled with; a compiled plan is trained as it is (recompile it, or train with --method/--dataset instead of a plan directory)", strings.Join(compileOnly, ", "))
 		}
 		var err error
 		if plan, err = compile.Load(fs.Arg(0)); err != nil {
