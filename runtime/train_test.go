@@ -304,3 +304,38 @@ func TestStepLRIsAppliedPerEpoch(t *testing.T) {
 		}
 	}
 }
+
+// Every plan bmc can compile today loads in ONNX Runtime and passes the
+// independent ONNX checker, for two and three modalities.
+func TestEveryPlanLoadsAndPassesTheChecker(t *testing.T) {
+	var files []string
+	for _, ds := range []string{"synth-av", "synth-avt"} {
+		for _, c := range []struct {
+			method string
+			hp     map[string]string
+		}{
+			{"baseline", nil}, {"unimodal", map[string]string{"modality": "visual"}},
+			{"ogm", map[string]string{"method": "OGM_GE"}}, {"ogm", map[string]string{"method": "OGM_GE3"}},
+			{"agm", nil}, {"agm", map[string]string{"compat": "true"}},
+		} {
+			p, _, err := experiment.Compile(experiment.Request{Method: c.method, Hyper: c.hp, Dataset: ds, DataParams: small})
+			if err != nil {
+				t.Fatalf("%s on %s: %v", c.method, ds, err)
+			}
+			pr, err := runtime.Load(p, runtime.Options{Threads: 1})
+			if err != nil {
+				t.Fatalf("%s on %s: %v", c.method, ds, err)
+			}
+			pr.Close()
+			dir := t.TempDir()
+			if err := p.Save(dir); err != nil {
+				t.Fatal(err)
+			}
+			fs, _ := filepath.Glob(filepath.Join(dir, "*.onnx"))
+			files = append(files, fs...)
+		}
+	}
+	if err := onnxcheck.Files(files...); err != nil {
+		t.Fatal(err)
+	}
+}
