@@ -36,8 +36,13 @@ const (
 
 // TrainOptions configure a training run.
 type TrainOptions struct {
-	// OutDir is the run directory; it must not hold a previous run.
+	// OutDir is the run directory. A new run needs one that holds no run;
+	// Resume continues the run in it.
 	OutDir string
+	// Resume continues a run from its last checkpoint (written at the end of
+	// every epoch): a run killed at any moment continues from the last
+	// finished epoch and reaches the parameters it would have reached.
+	Resume bool
 	// Threads overrides the plan's ONNX Runtime thread count when > 0.
 	Threads int
 	// Progress receives one human-readable line per epoch (nil: silent).
@@ -72,169 +77,364 @@ type EpochLog struct {
 	Seconds float64            `json:"seconds"`
 }
 
-// RunState is checkpoint.json: where the run stands.
+// RunState is where a run stands after an epoch. The last checkpoint carries
+// it in its metadata (one atomic file is the commit point of an epoch);
+// checkpoint.json repeats it for people.
 type RunState struct {
-	Epoch     int     `json:"epoch"`
-	BestEpoch int     `json:"best_epoch"`
-	BestAcc   float64 `json:"best_val_acc"`
+	// Epoch is the last finished epoch (−1 before the first).
+	Epoch      int     `json:"epoch"`
+	GlobalStep int64   `json:"global_step"`
+	BestEpoch  int     `json:"best_epoch"`
+	BestAcc    float64 `json:"best_val_acc"`
 }
 
 // Train runs a plan: every epoch trains on shuffled batches (the last partial
 // batch dropped), validates, logs a JSON line and keeps the best checkpoint
-// by validation accuracy; then it evaluates the best model on the test split
-// (performance and Shapley imbalance) and exports model.onnx.
+// by validation accuracy and the last one; then it evaluates the best model
+// on the test split (performance and Shapley imbalance) and exports
+// model.onnx.
 func Train(p *compile.Plan, data datasets.Dataset, sched methods.Schedule, opt TrainOptions) (*Result, error) {
-	start := time.Now()
+	t, err := newTrainer(p, data, sched, opt)
+	if err != nil {
+		return nil, err
+	}
+	defer t.close()
+	for epoch := t.state.Epoch + 1; epoch < p.Manifest.Train.Epochs; epoch++ {
+		if err := t.epoch(epoch); err != nil {
+			return nil, err
+		}
+	}
+	return t.finish()
+}
+
+// trainer is one training run in progress.
+type trainer struct {
+	plan       *compile.Plan
+	sched      methods.Schedule
+	opt        TrainOptions
+	pr         *Program
+	run        *trainRun
+	spec       datasets.Spec
+	train      datasets.Split
+	val        datasets.Split
+	test       datasets.Split
+	batch      *Batch
+	report     flops.Report
+	logf       *os.File
+	state      RunState
+	bestState  map[string][]float32
+	start      time.Time
+	keepAll    []float32
+	stateShape map[string][]int64
+}
+
+func newTrainer(p *compile.Plan, data datasets.Dataset, sched methods.Schedule, opt TrainOptions) (*trainer, error) {
+	t := &trainer{plan: p, sched: sched, opt: opt, start: time.Now(), state: RunState{Epoch: -1, BestEpoch: -1, BestAcc: math.Inf(-1)}}
 	m := &p.Manifest
 	if sched == nil {
 		return nil, errors.New("train: no method schedule given")
 	}
-	if err := prepareRunDir(opt.OutDir); err != nil {
+	if opt.Resume {
+		if err := checkResumable(opt.OutDir); err != nil {
+			return nil, err
+		}
+	} else {
+		if err := prepareRunDir(opt.OutDir); err != nil {
+			return nil, err
+		}
+	}
+	var err error
+	if t.report, err = flops.PlanReport(p); err != nil {
 		return nil, err
 	}
-	report, err := flops.PlanReport(p)
-	if err != nil {
-		return nil, err
-	}
-	threads := m.Train.Threads
-	if opt.Threads > 0 {
-		threads = opt.Threads
-	}
-	if err := p.Save(filepath.Join(opt.OutDir, PlanDir)); err != nil {
-		return nil, err
-	}
-	pr, err := Load(p, Options{Threads: threads})
-	if err != nil {
-		return nil, err
-	}
-	defer pr.Close()
-
-	spec := data.Spec()
-	trainSplit, err := data.Split(datasets.Train)
-	if err != nil {
+	t.spec = data.Spec()
+	if t.train, err = data.Split(datasets.Train); err != nil {
 		return nil, err
 	}
 	valName := datasets.Val
 	if m.Train.Protocol == "balancemm" {
 		valName = datasets.Test
 	}
-	valSplit, err := data.Split(valName)
-	if err != nil {
+	if t.val, err = data.Split(valName); err != nil {
 		return nil, err
 	}
-	testSplit, err := data.Split(datasets.Test)
-	if err != nil {
+	if t.test, err = data.Split(datasets.Test); err != nil {
 		return nil, err
 	}
-	if trainSplit.Len() != spec.Sizes[datasets.Train] || trainSplit.Len() < m.Train.BatchSize {
-		return nil, fmt.Errorf("dataset %s: the training split has %d samples, the plan was compiled for %d (batch %d)", spec.Name, trainSplit.Len(), spec.Sizes[datasets.Train], m.Train.BatchSize)
+	if t.train.Len() != t.spec.Sizes[datasets.Train] || t.train.Len() < m.Train.BatchSize {
+		return nil, fmt.Errorf("dataset %s: the training split has %d samples, the plan was compiled for %d (batch %d)", t.spec.Name, t.train.Len(), t.spec.Sizes[datasets.Train], m.Train.BatchSize)
 	}
+	if !opt.Resume {
+		if err := p.Save(filepath.Join(opt.OutDir, PlanDir)); err != nil {
+			return nil, err
+		}
+	}
+	threads := m.Train.Threads
+	if opt.Threads > 0 {
+		threads = opt.Threads
+	}
+	if t.pr, err = Load(p, Options{Threads: threads}); err != nil {
+		return nil, err
+	}
+	t.run = &trainRun{pr: t.pr, seed: m.Train.Seed, stepsPerEpoch: int(m.StepsPerEpoch())}
+	if t.batch, err = t.pr.BatchOf(m.StepGraphs[0]); err != nil {
+		t.close()
+		return nil, err
+	}
+	t.keepAll = ones(len(m.ModalityNames()))
+	t.stateShape = map[string][]int64{}
+	for _, s := range m.State {
+		t.stateShape[s.Key] = s.Shape
+	}
+	if opt.Resume {
+		if err := t.restore(); err != nil {
+			t.close()
+			return nil, err
+		}
+	}
+	if t.logf, err = os.OpenFile(filepath.Join(opt.OutDir, LogFile), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644); err != nil {
+		t.close()
+		return nil, err
+	}
+	return t, nil
+}
 
-	logf, err := os.OpenFile(filepath.Join(opt.OutDir, LogFile), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
-	if err != nil {
-		return nil, err
+func (t *trainer) close() {
+	if t.logf != nil {
+		t.logf.Close()
 	}
-	defer logf.Close()
+	if t.pr != nil {
+		t.pr.Close()
+	}
+}
 
-	steps := int(m.StepsPerEpoch())
-	run := &trainRun{pr: pr, seed: m.Train.Seed, stepsPerEpoch: steps}
-	batch, err := pr.BatchOf(m.StepGraphs[0])
+// epoch trains one epoch, validates, checkpoints and logs.
+func (t *trainer) epoch(epoch int) error {
+	m := &t.plan.Manifest
+	epochStart := time.Now()
+	run := t.run
+	run.epoch = epoch
+	run.global = int64(epoch) * int64(run.stepsPerEpoch)
+	lr := m.Train.LR(epoch)
+	lrBuf, err := t.pr.Input(compile.LRInput)
 	if err != nil {
-		return nil, err
+		return err
 	}
-	mods := m.ModalityNames()
-	best := RunState{BestEpoch: -1, BestAcc: math.Inf(-1)}
-	var bestState map[string][]float32
-	var flopsSoFar int64
-	for epoch := range m.Train.Epochs {
-		epochStart := time.Now()
-		run.epoch = epoch
-		lr := m.Train.LR(epoch)
-		lrBuf, err := pr.Input(compile.LRInput)
-		if err != nil {
-			return nil, err
+	lrBuf[0] = float32(lr)
+	if err := t.sched.BeginEpoch(run); err != nil {
+		return fmt.Errorf("epoch %d: method schedule: %w", epoch, err)
+	}
+	perm := stream(m.Train.Seed, "shuffle", uint64(epoch)).Perm(t.train.Len())
+	tm := newTrainMetrics(int(m.Model.Classes), m.ModalityNames())
+	b := t.batch
+	for step := range run.stepsPerEpoch {
+		run.step = step
+		if err := FillRows(t.train, t.spec, b, perm[step*b.Size:(step+1)*b.Size]); err != nil {
+			return err
 		}
-		lrBuf[0] = float32(lr)
-		if err := sched.BeginEpoch(run); err != nil {
-			return nil, fmt.Errorf("epoch %d: method schedule: %w", epoch, err)
+		if err := t.sched.BeforeStep(run); err != nil {
+			return fmt.Errorf("epoch %d step %d: method schedule: %w", epoch, step, err)
 		}
-		perm := stream(m.Train.Seed, "shuffle", uint64(epoch)).Perm(trainSplit.Len())
-		tm := newTrainMetrics(int(m.Model.Classes), mods)
-		for step := range steps {
-			run.step = step
-			if err := FillRows(trainSplit, spec, batch, perm[step*batch.Size:(step+1)*batch.Size]); err != nil {
-				return nil, err
+		for _, g := range m.StepGraphs {
+			if err := t.pr.Run(g); err != nil {
+				return fmt.Errorf("epoch %d step %d: %w", epoch, step, err)
 			}
-			if err := sched.BeforeStep(run); err != nil {
-				return nil, fmt.Errorf("epoch %d step %d: method schedule: %w", epoch, step, err)
-			}
-			for _, g := range m.StepGraphs {
-				if err := pr.Run(g); err != nil {
-					return nil, fmt.Errorf("epoch %d step %d: %w", epoch, step, err)
-				}
-				if err := tm.add(pr, g, batch); err != nil {
-					return nil, fmt.Errorf("epoch %d step %d: %w", epoch, step, err)
-				}
-			}
-			if err := sched.AfterStep(run); err != nil {
-				return nil, fmt.Errorf("epoch %d step %d: method schedule: %w", epoch, step, err)
-			}
-			run.global++
-		}
-		val, err := Evaluate(pr.Predictor(), valSplit, spec, ones(len(mods)))
-		if err != nil {
-			return nil, fmt.Errorf("epoch %d: validation: %w", epoch, err)
-		}
-		flopsSoFar += report.PerEpoch.Total
-		line := EpochLog{Epoch: epoch, LR: lr, Train: tm.summary(), Val: val, Method: tm.methodMeans(), FLOPs: flopsSoFar}
-		if val.Acc > best.BestAcc {
-			best.BestAcc, best.BestEpoch = val.Acc, epoch
-			line.Best = true
-			bestState = pr.snapshot()
-			if err := writeCheckpoint(filepath.Join(opt.OutDir, BestCheckpoint), bestState, epoch); err != nil {
-				return nil, err
+			if err := tm.add(t.pr, g, b); err != nil {
+				return fmt.Errorf("epoch %d step %d: %w", epoch, step, err)
 			}
 		}
-		best.Epoch = epoch
-		if err := writeCheckpoint(filepath.Join(opt.OutDir, LastCheckpoint), pr.snapshot(), epoch); err != nil {
-			return nil, err
+		if err := t.sched.AfterStep(run); err != nil {
+			return fmt.Errorf("epoch %d step %d: method schedule: %w", epoch, step, err)
 		}
-		if err := writeJSON(filepath.Join(opt.OutDir, RunStateFile), best); err != nil {
-			return nil, err
-		}
-		line.Seconds = time.Since(epochStart).Seconds()
-		if err := appendJSONLine(logf, line); err != nil {
-			return nil, err
-		}
-		if opt.Progress != nil {
-			fmt.Fprintf(opt.Progress, "epoch %3d  lr %.4g  train loss %.4f acc %.4f  val acc %.4f f1 %.4f%s\n",
-				epoch, lr, line.Train["loss"], line.Train["acc"], val.Acc, val.F1, map[bool]string{true: "  *best", false: ""}[line.Best])
+		run.global++
+	}
+	if err := t.checkFinite(epoch); err != nil {
+		return err
+	}
+	val, err := Evaluate(t.pr.Predictor(), t.val, t.spec, t.keepAll)
+	if err != nil {
+		return fmt.Errorf("epoch %d: validation: %w", epoch, err)
+	}
+	line := EpochLog{Epoch: epoch, LR: lr, Train: tm.summary(), Val: val, Method: tm.methodMeans(),
+		FLOPs: int64(epoch+1) * t.report.PerEpoch.Total}
+	t.state.Epoch, t.state.GlobalStep = epoch, run.global
+	snap := t.pr.snapshot()
+	if val.Acc > t.state.BestAcc {
+		t.state.BestAcc, t.state.BestEpoch = val.Acc, epoch
+		line.Best = true
+		t.bestState = snap
+		if err := t.writeCheckpoint(BestCheckpoint, snap); err != nil {
+			return err
 		}
 	}
+	// The log line goes first: a resume trims lines past the last checkpoint.
+	line.Seconds = time.Since(epochStart).Seconds()
+	if err := appendJSONLine(t.logf, line); err != nil {
+		return err
+	}
+	// The last checkpoint, with the run state in its metadata, commits the epoch.
+	if err := t.writeCheckpoint(LastCheckpoint, snap); err != nil {
+		return err
+	}
+	if err := writeJSON(filepath.Join(t.opt.OutDir, RunStateFile), t.state); err != nil {
+		return err
+	}
+	if t.opt.Progress != nil {
+		mark := ""
+		if line.Best {
+			mark = "  *best"
+		}
+		fmt.Fprintf(t.opt.Progress, "epoch %3d  lr %.4g  train loss %.4f acc %.4f  val acc %.4f f1 %.4f%s\n",
+			epoch, lr, line.Train["loss"], line.Train["acc"], val.Acc, val.F1, mark)
+	}
+	return nil
+}
 
-	// Final evaluation of the best checkpoint on the test split.
-	if err := pr.SetState(bestState); err != nil {
+// checkFinite stops a run whose state holds a NaN or Inf before it could be
+// checkpointed, so the last good checkpoint stays as it is.
+func (t *trainer) checkFinite(epoch int) error {
+	for _, k := range t.pr.StateKeys() {
+		v, _ := t.pr.State(k)
+		for i, x := range v {
+			if math.IsNaN(float64(x)) || math.IsInf(float64(x), 0) {
+				return fmt.Errorf("epoch %d: tensor %s holds %v at element %d; the run stops and its last good checkpoint is kept", epoch, k, x, i)
+			}
+		}
+	}
+	return nil
+}
+
+// finish evaluates the best checkpoint on the test split, exports it and
+// writes results.json.
+func (t *trainer) finish() (*Result, error) {
+	m := &t.plan.Manifest
+	if t.bestState == nil {
+		return nil, fmt.Errorf("run %s has no best checkpoint to evaluate", t.opt.OutDir)
+	}
+	if err := t.pr.SetState(t.bestState); err != nil {
 		return nil, err
 	}
-	res := &Result{Method: m.Method, Hyper: m.Hyper, Dataset: spec.Name, Protocol: m.Train.Protocol, Epochs: m.Train.Epochs,
-		BestEpoch: best.BestEpoch, TrainingFLOPs: report.Training.Total}
-	if res.Validation, err = Evaluate(pr.Predictor(), valSplit, spec, ones(len(mods))); err != nil {
+	res := &Result{Method: m.Method, Hyper: m.Hyper, Dataset: t.spec.Name, Protocol: m.Train.Protocol, Epochs: m.Train.Epochs,
+		BestEpoch: t.state.BestEpoch, TrainingFLOPs: t.report.Training.Total}
+	var err error
+	pred := t.pr.Predictor()
+	if res.Validation, err = Evaluate(pred, t.val, t.spec, t.keepAll); err != nil {
 		return nil, err
 	}
-	if res.Test, err = Evaluate(pr.Predictor(), testSplit, spec, ones(len(mods))); err != nil {
+	if res.Test, err = Evaluate(pred, t.test, t.spec, t.keepAll); err != nil {
 		return nil, err
 	}
-	if res.Imbalance, err = MeasureImbalance(pr.Predictor(), testSplit, spec); err != nil {
+	if res.Imbalance, err = MeasureImbalance(pred, t.test, t.spec); err != nil {
 		return nil, err
 	}
-	if err := Export(p, bestState, filepath.Join(opt.OutDir, ModelFile)); err != nil {
+	if err := Export(t.plan, t.bestState, filepath.Join(t.opt.OutDir, ModelFile)); err != nil {
 		return nil, err
 	}
-	res.Seconds = time.Since(start).Seconds()
-	if err := writeJSON(filepath.Join(opt.OutDir, ResultsFile), res); err != nil {
+	res.Seconds = time.Since(t.start).Seconds()
+	if err := writeJSON(filepath.Join(t.opt.OutDir, ResultsFile), res); err != nil {
 		return nil, err
 	}
 	return res, nil
+}
+
+// writeCheckpoint stores the state with the run state in the metadata.
+func (t *trainer) writeCheckpoint(name string, state map[string][]float32) error {
+	meta, err := json.Marshal(t.state)
+	if err != nil {
+		return err
+	}
+	f := safetensors.File{Tensors: map[string]safetensors.Tensor{}, Metadata: map[string]string{"producer": "bmc", runStateKey: string(meta)}}
+	for k, v := range state {
+		f.Tensors[k] = safetensors.Float32s(t.stateShape[k], v)
+	}
+	return safetensors.WriteFile(filepath.Join(t.opt.OutDir, name), f)
+}
+
+// runStateKey is the checkpoint metadata entry holding the RunState.
+const runStateKey = "bmc.run_state"
+
+// restore loads the last and best checkpoints of the run directory, and
+// trims log.jsonl to the epochs the last checkpoint covers.
+func (t *trainer) restore() error {
+	dir := t.opt.OutDir
+	last, st, err := readCheckpointState(filepath.Join(dir, LastCheckpoint))
+	if err != nil {
+		return err
+	}
+	if err := t.pr.SetState(last); err != nil {
+		return fmt.Errorf("%s: %w", filepath.Join(dir, LastCheckpoint), err)
+	}
+	if len(last) != len(t.pr.StateKeys()) {
+		return fmt.Errorf("%s holds %d tensors, the plan's state has %d", filepath.Join(dir, LastCheckpoint), len(last), len(t.pr.StateKeys()))
+	}
+	best, _, err := readCheckpointState(filepath.Join(dir, BestCheckpoint))
+	if err != nil {
+		return err
+	}
+	t.state, t.bestState = st, best
+	return trimLog(filepath.Join(dir, LogFile), st.Epoch)
+}
+
+// readCheckpointState reads a checkpoint and the run state in its metadata.
+func readCheckpointState(path string) (map[string][]float32, RunState, error) {
+	var st RunState
+	f, err := safetensors.ReadFile(path)
+	if err != nil {
+		return nil, st, err
+	}
+	raw, ok := f.Metadata[runStateKey]
+	if !ok {
+		return nil, st, fmt.Errorf("%s: metadata %s is missing; it is not a bmc training checkpoint", path, runStateKey)
+	}
+	if err := json.Unmarshal([]byte(raw), &st); err != nil {
+		return nil, st, fmt.Errorf("%s: metadata %s: %w", path, runStateKey, err)
+	}
+	out := map[string][]float32{}
+	for k, tt := range f.Tensors {
+		if out[k], err = tt.AsFloat32(); err != nil {
+			return nil, st, fmt.Errorf("%s: tensor %s: %w", path, k, err)
+		}
+	}
+	return out, st, nil
+}
+
+// trimLog drops the log lines of epochs after lastEpoch (written before a
+// kill, not covered by the checkpoint), rewriting the file atomically.
+func trimLog(path string, lastEpoch int) error {
+	data, err := os.ReadFile(path)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	var kept []byte
+	for _, line := range strings.SplitAfter(string(data), "\n") {
+		var l EpochLog
+		if !strings.HasSuffix(line, "\n") || json.Unmarshal([]byte(line), &l) != nil {
+			continue // a line cut short by the kill
+		}
+		if l.Epoch <= lastEpoch {
+			kept = append(kept, line...)
+		}
+	}
+	return atomicfile.WriteBytes(path, kept)
+}
+
+// checkResumable checks that a run directory holds a run that can continue.
+func checkResumable(dir string) error {
+	if _, err := os.Stat(filepath.Join(dir, ResultsFile)); err == nil {
+		return fmt.Errorf("run %s is finished (%s exists); nothing to resume", dir, ResultsFile)
+	}
+	if _, err := os.Stat(filepath.Join(dir, LastCheckpoint)); err != nil {
+		return fmt.Errorf("run %s cannot resume: no %s (it was stopped before its first epoch ended; start it afresh)", dir, LastCheckpoint)
+	}
+	probe, err := os.CreateTemp(dir, ".write-test")
+	if err != nil {
+		return fmt.Errorf("run directory %s is not writable: %w", dir, err)
+	}
+	probe.Close()
+	return os.Remove(probe.Name())
 }
 
 // prepareRunDir creates the run directory and checks that it is writable
@@ -246,9 +446,9 @@ func prepareRunDir(dir string) error {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return fmt.Errorf("run directory: %w", err)
 	}
-	for _, f := range []string{LogFile, RunStateFile, ResultsFile} {
+	for _, f := range []string{LogFile, LastCheckpoint, RunStateFile, ResultsFile} {
 		if _, err := os.Stat(filepath.Join(dir, f)); err == nil {
-			return fmt.Errorf("run directory %s already holds a run (%s); choose another --out or remove it", dir, f)
+			return fmt.Errorf("run directory %s already holds a run (%s); choose another --out, remove it, or continue it with --resume", dir, f)
 		}
 	}
 	probe, err := os.CreateTemp(dir, ".write-test")
@@ -266,14 +466,6 @@ func (pr *Program) snapshot() map[string][]float32 {
 		out[k] = slices.Clone(s.cur.F32)
 	}
 	return out
-}
-
-func writeCheckpoint(path string, state map[string][]float32, epoch int) error {
-	f := safetensors.File{Tensors: map[string]safetensors.Tensor{}, Metadata: map[string]string{"epoch": fmt.Sprint(epoch), "producer": "bmc"}}
-	for k, v := range state {
-		f.Tensors[k] = safetensors.Float32s([]int64{int64(len(v))}, v)
-	}
-	return safetensors.WriteFile(path, f)
 }
 
 // ReadCheckpoint loads a checkpoint's tensors (flat float32 values).

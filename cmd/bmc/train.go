@@ -3,6 +3,7 @@ package main
 import (
 	"fmt"
 	"io"
+	"path/filepath"
 	"strings"
 
 	"github.com/spf13/pflag"
@@ -17,24 +18,38 @@ func runTrain(args []string, stdout io.Writer) error {
 	fs := flagSet("train", stdout)
 	var ef experimentFlags
 	ef.register(fs)
-	out := fs.String("out", "", "run directory to write (required)")
+	out := fs.String("out", "", "run directory to write (required unless --resume)")
+	resume := fs.String("resume", "", "continue the run in RUN_DIR from its last checkpoint")
 	quiet := fs.Bool("quiet", false, "print only the final summary")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
-	if *out == "" {
-		return fmt.Errorf("--out RUN_DIR is required")
-	}
+	var compileOnly []string
+	fs.Visit(func(f *pflag.Flag) {
+		switch f.Name {
+		case "out", "resume", "quiet", "threads", "data-root":
+		default:
+			compileOnly = append(compileOnly, "--"+f.Name)
+		}
+	})
 	var plan *compile.Plan
 	var data datasets.Dataset
 	switch {
+	case *resume != "":
+		if *out != "" || fs.NArg() > 0 || len(compileOnly) > 0 {
+			return fmt.Errorf("--resume continues a run as it was compiled; it takes no --out, plan directory or %s", strings.Join(append(compileOnly, "--method/--dataset"), ", "))
+		}
+		var err error
+		if plan, err = compile.Load(filepath.Join(*resume, runtime.PlanDir)); err != nil {
+			return fmt.Errorf("%s is not a run directory: %w", *resume, err)
+		}
+		if data, err = experiment.OpenPlanData(plan, ef.dataRoot); err != nil {
+			return err
+		}
+		*out = *resume
+	case *out == "":
+		return fmt.Errorf("--out RUN_DIR is required (or --resume RUN_DIR)")
 	case fs.NArg() == 1:
-		var compileOnly []string
-		fs.Visit(func(f *pflag.Flag) {
-			if f.Name != "out" && f.Name != "quiet" && f.Name != "threads" && f.Name != "data-root" {
-				compileOnly = append(compileOnly, "--"+f.Name)
-			}
-		})
 		if len(compileOnly) > 0 {
 			return fmt.Errorf("%s set(s) what a plan is compiled with; a compiled plan is trained as it is (recompile it, or train with --method/--dataset instead of a plan directory)", strings.Join(compileOnly, ", "))
 		}
@@ -60,10 +75,14 @@ func runTrain(args []string, stdout io.Writer) error {
 	if err != nil {
 		return err
 	}
-	opt := runtime.TrainOptions{OutDir: *out, Threads: ef.threads}
+	opt := runtime.TrainOptions{OutDir: *out, Threads: ef.threads, Resume: *resume != ""}
 	if !*quiet {
 		opt.Progress = stdout
-		fmt.Fprintf(stdout, "training %s on %s → %s\n", plan.Manifest.Method, plan.Manifest.Dataset.Name, *out)
+		verb := "training"
+		if opt.Resume {
+			verb = "resuming"
+		}
+		fmt.Fprintf(stdout, "%s %s on %s → %s\n", verb, plan.Manifest.Method, plan.Manifest.Dataset.Name, *out)
 	}
 	res, err := runtime.Train(plan, data, sched, opt)
 	if err != nil {
