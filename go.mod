@@ -5,5 +5,6 @@ go 1.26
 require (
 	github.com/spf13/pflag v1.1.0 // indirect
 	github.com/yalue/onnxruntime_go v1.27.0 // indirect
+	go.yaml.in/yaml/v3 v3.0.6 // indirect
 	google.golang.org/protobuf v1.36.12 // indirect
 )

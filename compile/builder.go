@@ -9,9 +9,6 @@ import (
 	"bmc/graph/nn"
 )
 
-// LRInput is the runtime input that carries the learning rate.
-const LRInput = "lr"
-
 // EvalGraph is the name of every plan's evaluation graph.
 const EvalGraph = "eval"
 
@@ -61,7 +58,10 @@ func NewBuilder(model *nn.Model, data DatasetRef, cfg TrainConfig, method string
 	for _, p := range model.Params() {
 		b.addState(StateInfo{Key: p.Name, Shape: p.Shape, Kind: StateParam, Modality: p.Modality, Init: "params"})
 	}
-	b.addInput(InputInfo{Name: LRInput, Shape: graph.Shape{1}, SetBy: "trainer", Default: []float32{float32(cfg.Optimizer.LR)}, Doc: "learning rate of the current epoch (StepLR)"})
+	first := cfg.Optimizer.Inputs(cfg.Optimizer.LR, 1)
+	for _, name := range cfg.Optimizer.InputNames() {
+		b.addInput(InputInfo{Name: name, Shape: graph.Shape{1}, SetBy: "optimizer", Default: []float32{first[name]}, Doc: "set by the trainer before every step"})
+	}
 	return b, nil
 }
 
@@ -233,8 +233,11 @@ func (s *Step) GradientsOf(loss *graph.Value, params []nn.Param) (map[string]*gr
 func (s *Step) Optimize(grads map[string]*graph.Value) {
 	old := s.G.SetPhase(graph.PhaseOptimizer)
 	defer s.G.SetPhase(old)
-	lr := s.lr()
 	o := s.b.cfg.Optimizer
+	in := map[string]*graph.Value{}
+	for _, name := range o.InputNames() {
+		in[name] = s.optimizerInput(name)
+	}
 	for _, p := range s.b.model.Params() {
 		grad, ok := grads[p.Name]
 		if !ok {
@@ -249,7 +252,7 @@ func (s *Step) Optimize(grads map[string]*graph.Value) {
 			keys = append(keys, key)
 		}
 		pop := s.G.Scope(o.Name + "/" + p.Name)
-		np, next := o.Apply(s.G, s.Params[p.Name], grad, slots, lr)
+		np, next := o.Apply(s.G, s.Params[p.Name], grad, slots, in)
 		pop()
 		s.Update(p.Name, np)
 		for i, key := range keys {
@@ -258,13 +261,15 @@ func (s *Step) Optimize(grads map[string]*graph.Value) {
 	}
 }
 
-func (s *Step) lr() *graph.Value {
-	if v, ok := s.inputs[LRInput]; ok {
+// optimizerInput binds one of the optimizer's runtime inputs (declared by
+// NewBuilder) to the graph.
+func (s *Step) optimizerInput(name string) *graph.Value {
+	if v, ok := s.inputs[name]; ok {
 		return v
 	}
-	v := s.G.Input("input/"+LRInput, graph.Float32, graph.Shape{1})
-	s.inputs[LRInput] = v
-	s.info.Inputs = append(s.info.Inputs, ioOf(v, IOInput, LRInput))
+	v := s.G.Input("input/"+name, graph.Float32, graph.Shape{1})
+	s.inputs[name] = v
+	s.info.Inputs = append(s.info.Inputs, ioOf(v, IOInput, name))
 	return v
 }
 

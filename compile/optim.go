@@ -2,6 +2,7 @@ package compile
 
 import (
 	"fmt"
+	"math"
 
 	"bmc/graph"
 )
@@ -23,15 +24,37 @@ type TrainConfig struct {
 	Threads int `json:"threads"`
 }
 
-// OptimizerConfig is an optimizer with PyTorch's semantics.
+// OptimizerConfig is an optimizer with PyTorch's semantics: "sgd"
+// (torch.optim.SGD, dampening 0) or "adamw" (torch.optim.AdamW, amsgrad off).
 type OptimizerConfig struct {
-	// Name is "sgd".
 	Name        string  `json:"name"`
 	LR          float64 `json:"lr"`
-	Momentum    float64 `json:"momentum"`
 	WeightDecay float64 `json:"weight_decay"`
-	Nesterov    bool    `json:"nesterov,omitempty"`
+	// SGD only.
+	Momentum float64 `json:"momentum,omitempty"`
+	Nesterov bool    `json:"nesterov,omitempty"`
+	// AdamW only.
+	Beta1 float64 `json:"beta1,omitempty"`
+	Beta2 float64 `json:"beta2,omitempty"`
+	Eps   float64 `json:"eps,omitempty"`
 }
+
+// Optimizer names.
+const (
+	SGD   = "sgd"
+	AdamW = "adamw"
+)
+
+// Runtime inputs an optimizer step reads; the trainer sets them before each
+// step from OptimizerConfig.Inputs.
+const (
+	// LRInput is the learning rate of the current epoch.
+	LRInput = "lr"
+	// AdamStepSizeInput is lr / (1 − β1ᵗ).
+	AdamStepSizeInput = "adamw.step_size"
+	// AdamBias2SqrtInput is √(1 − β2ᵗ).
+	AdamBias2SqrtInput = "adamw.bias_correction2_sqrt"
+)
 
 // StepLR multiplies the learning rate by Gamma every StepSize epochs,
 // stepped once per epoch after validation (PyTorch's StepLR).
@@ -60,8 +83,14 @@ func (c TrainConfig) Validate() error {
 		return fmt.Errorf("train.batch_size is %d, want ≥ 1", c.BatchSize)
 	case c.EvalBatchSize < 1:
 		return fmt.Errorf("train.eval_batch_size is %d, want ≥ 1", c.EvalBatchSize)
-	case c.Optimizer.Name != "sgd":
-		return fmt.Errorf("train.optimizer.name is %q, available: sgd", c.Optimizer.Name)
+	case c.Optimizer.Name != SGD && c.Optimizer.Name != AdamW:
+		return fmt.Errorf("train.optimizer.name is %q, available: sgd, adamw", c.Optimizer.Name)
+	case c.Optimizer.Name == AdamW && (c.Optimizer.Beta1 < 0 || c.Optimizer.Beta1 >= 1 || c.Optimizer.Beta2 < 0 || c.Optimizer.Beta2 >= 1):
+		return fmt.Errorf("train.optimizer.beta1/beta2 are %g/%g, want [0, 1)", c.Optimizer.Beta1, c.Optimizer.Beta2)
+	case c.Optimizer.Name == AdamW && !(c.Optimizer.Eps > 0):
+		return fmt.Errorf("train.optimizer.eps is %g, want > 0", c.Optimizer.Eps)
+	case c.Optimizer.Name == AdamW && (c.Optimizer.Momentum != 0 || c.Optimizer.Nesterov):
+		return fmt.Errorf("train.optimizer.momentum/nesterov are SGD settings; adamw uses beta1 and beta2")
 	case !(c.Optimizer.LR > 0):
 		return fmt.Errorf("train.optimizer.lr is %g, want > 0", c.Optimizer.LR)
 	case c.Optimizer.Momentum < 0 || c.Optimizer.Momentum >= 1:
@@ -81,38 +110,83 @@ func (c TrainConfig) Validate() error {
 }
 
 // Slots names the per-parameter state the optimizer keeps, in the order
-// Apply takes and returns it.
+// Apply takes and returns it (PyTorch's state names).
 func (o OptimizerConfig) Slots() []string {
-	if o.Momentum != 0 {
+	switch {
+	case o.Name == AdamW:
+		return []string{"exp_avg", "exp_avg_sq"}
+	case o.Momentum != 0:
 		return []string{"momentum_buffer"}
 	}
 	return nil
 }
 
+// InputNames are the runtime inputs the update reads, each of shape [1].
+func (o OptimizerConfig) InputNames() []string {
+	if o.Name == AdamW {
+		return []string{LRInput, AdamStepSizeInput, AdamBias2SqrtInput}
+	}
+	return []string{LRInput}
+}
+
+// Inputs gives the runtime inputs for optimizer step t (1-based) at
+// learning rate lr, computed in float64 as PyTorch computes them in Python.
+func (o OptimizerConfig) Inputs(lr float64, t int64) map[string]float32 {
+	in := map[string]float32{LRInput: float32(lr)}
+	if o.Name == AdamW {
+		in[AdamStepSizeInput] = float32(lr / (1 - math.Pow(o.Beta1, float64(t))))
+		in[AdamBias2SqrtInput] = float32(math.Sqrt(1 - math.Pow(o.Beta2, float64(t))))
+	}
+	return in
+}
+
 // Apply appends one update of parameter p with gradient grad to g and
-// returns the new parameter and the new slot values. SGD follows PyTorch
-// (dampening 0):
+// returns the new parameter and the new slot values. in holds the runtime
+// inputs named by InputNames.
+//
+// SGD (dampening 0):
 //
 //	g ← grad + wd·p;  buf ← momentum·buf + g;  d ← nesterov ? g + momentum·buf : buf;  p ← p − lr·d
 //
 // PyTorch sets buf = g on the first step; with buf starting at zero the
 // update above gives the same value, so no first-step flag is needed.
-func (o OptimizerConfig) Apply(g *graph.Graph, p, grad *graph.Value, slots []*graph.Value, lr *graph.Value) (*graph.Value, []*graph.Value) {
+//
+// AdamW:
+//
+//	p ← p·(1 − lr·wd);  m ← β1·m + (1−β1)·g;  v ← β2·v + (1−β2)·g²
+//	p ← p − (lr/(1−β1ᵗ))·m / (√v/√(1−β2ᵗ) + eps)
+func (o OptimizerConfig) Apply(g *graph.Graph, p, grad *graph.Value, slots []*graph.Value, in map[string]*graph.Value) (*graph.Value, []*graph.Value) {
 	if len(slots) != len(o.Slots()) {
 		g.Fail(fmt.Errorf("optimizer %s: %d slots given, it keeps %d", o.Name, len(slots), len(o.Slots())))
 		return p, slots
 	}
+	for _, name := range o.InputNames() {
+		if in[name] == nil {
+			g.Fail(fmt.Errorf("optimizer %s: runtime input %s is not given", o.Name, name))
+			return p, slots
+		}
+	}
+	c := func(v float64) *graph.Value { return g.ConstFloat(float32(v)) }
+	lr := in[LRInput]
+	if o.Name == AdamW {
+		if o.WeightDecay != 0 {
+			p = g.Mul(p, g.Sub(c(1), g.Mul(lr, c(o.WeightDecay))))
+		}
+		m := g.Add(g.Mul(slots[0], c(o.Beta1)), g.Mul(grad, c(1-o.Beta1)))
+		v := g.Add(g.Mul(slots[1], c(o.Beta2)), g.Mul(g.Mul(grad, grad), c(1-o.Beta2)))
+		denom := g.Add(g.Div(g.Sqrt(v), in[AdamBias2SqrtInput]), c(o.Eps))
+		return g.Sub(p, g.Mul(in[AdamStepSizeInput], g.Div(m, denom))), []*graph.Value{m, v}
+	}
 	d := grad
 	if o.WeightDecay != 0 {
-		d = g.Add(d, g.Mul(p, g.ConstFloat(float32(o.WeightDecay))))
+		d = g.Add(d, g.Mul(p, c(o.WeightDecay)))
 	}
 	var newSlots []*graph.Value
 	if o.Momentum != 0 {
-		m := g.ConstFloat(float32(o.Momentum))
-		buf := g.Add(g.Mul(slots[0], m), d)
+		buf := g.Add(g.Mul(slots[0], c(o.Momentum)), d)
 		newSlots = append(newSlots, buf)
 		if o.Nesterov {
-			d = g.Add(d, g.Mul(buf, m))
+			d = g.Add(d, g.Mul(buf, c(o.Momentum)))
 		} else {
 			d = buf
 		}

@@ -162,7 +162,10 @@ func TestCompileErrors(t *testing.T) {
 }
 
 func TestCompilePresetAndOverrides(t *testing.T) {
-	preset := experiment.Preset("synth-av")
+	preset, err := experiment.Preset("synth-av", "")
+	if err != nil {
+		t.Fatal(err)
+	}
 	if err := preset.Validate(); err != nil {
 		t.Fatalf("the preset does not validate: %v", err)
 	}

@@ -47,6 +47,9 @@ type TrainOptions struct {
 	Threads int
 	// Progress receives one human-readable line per epoch (nil: silent).
 	Progress io.Writer
+	// Files are written into a new run directory before training starts
+	// (name → content), such as the effective configuration.
+	Files map[string][]byte
 }
 
 // Result is what a training run reports; results.json holds it.
@@ -168,6 +171,11 @@ func newTrainer(p *compile.Plan, data datasets.Dataset, sched methods.Schedule, 
 		if err := p.Save(filepath.Join(opt.OutDir, PlanDir)); err != nil {
 			return nil, err
 		}
+		for name, data := range opt.Files {
+			if err := atomicfile.WriteBytes(filepath.Join(opt.OutDir, name), data); err != nil {
+				return nil, err
+			}
+		}
 	}
 	threads := m.Train.Threads
 	if opt.Threads > 0 {
@@ -216,11 +224,6 @@ func (t *trainer) epoch(epoch int) error {
 	run.epoch = epoch
 	run.global = int64(epoch) * int64(run.stepsPerEpoch)
 	lr := m.Train.LR(epoch)
-	lrBuf, err := t.pr.Input(compile.LRInput)
-	if err != nil {
-		return err
-	}
-	lrBuf[0] = float32(lr)
 	if err := t.sched.BeginEpoch(run); err != nil {
 		return fmt.Errorf("epoch %d: method schedule: %w", epoch, err)
 	}
@@ -231,6 +234,13 @@ func (t *trainer) epoch(epoch int) error {
 		run.step = step
 		if err := FillRows(t.train, t.spec, b, perm[step*b.Size:(step+1)*b.Size]); err != nil {
 			return err
+		}
+		for name, v := range m.Train.Optimizer.Inputs(lr, run.global+1) {
+			buf, err := t.pr.Input(name)
+			if err != nil {
+				return err
+			}
+			buf[0] = v
 		}
 		if err := t.sched.BeforeStep(run); err != nil {
 			return fmt.Errorf("epoch %d step %d: method schedule: %w", epoch, step, err)

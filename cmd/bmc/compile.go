@@ -3,6 +3,7 @@ package main
 import (
 	"fmt"
 	"io"
+	"strings"
 
 	"github.com/spf13/pflag"
 
@@ -14,11 +15,12 @@ import (
 
 // experimentFlags are the flags that describe what to compile.
 type experimentFlags struct {
-	method, dataset, dataRoot, encoder, protocol string
-	hp, data                                     []string
-	epochs, batch, evalBatch, stepSize, threads  int
-	lr, momentum, weightDecay, gamma             float64
-	seed                                         uint64
+	method, dataset, dataRoot, encoder, protocol, preset, config, optimizer string
+	hp, data                                                                []string
+	epochs, batch, evalBatch, stepSize, threads                             int
+	lr, momentum, weightDecay, gamma, beta1, beta2, eps                     float64
+	seed                                                                    uint64
+	nesterov                                                                bool
 }
 
 func (e *experimentFlags) register(fs *pflag.FlagSet) {
@@ -27,6 +29,13 @@ func (e *experimentFlags) register(fs *pflag.FlagSet) {
 	fs.StringArrayVar(&e.hp, "hp", nil, "method hyperparameter key=value (repeatable, or comma-separated)")
 	fs.StringArrayVar(&e.data, "data", nil, "dataset parameter key=value, e.g. signal.visual=0.5 (repeatable)")
 	fs.StringVar(&e.dataRoot, "data-root", "", "dataset folder on disk (real datasets)")
+	fs.StringVar(&e.config, "config", "", "YAML run configuration (flags override it; a run directory's config.yaml reproduces that run)")
+	fs.StringVar(&e.preset, "preset", "", "training preset: "+strings.Join(experiment.PresetNames(), ", ")+" (default: default)")
+	fs.StringVar(&e.optimizer, "optimizer", "", "optimizer: sgd or adamw (default: preset)")
+	fs.BoolVar(&e.nesterov, "nesterov", false, "SGD with Nesterov momentum")
+	fs.Float64Var(&e.beta1, "beta1", 0, "AdamW β1 (default: preset)")
+	fs.Float64Var(&e.beta2, "beta2", 0, "AdamW β2 (default: preset)")
+	fs.Float64Var(&e.eps, "eps", 0, "AdamW ε (default: preset)")
 	fs.StringVar(&e.encoder, "encoder", "", "encoder of every modality: linear:OUT or mlp:HIDDEN,…,OUT (default "+experiment.DefaultEncoder+")")
 	fs.IntVar(&e.epochs, "epochs", 0, "epochs (default: the dataset preset)")
 	fs.IntVar(&e.batch, "batch-size", 0, "training batch size (default: preset)")
@@ -42,9 +51,25 @@ func (e *experimentFlags) register(fs *pflag.FlagSet) {
 }
 
 func (e *experimentFlags) request(fs *pflag.FlagSet) (experiment.Request, error) {
-	if e.method == "" || e.dataset == "" {
-		return experiment.Request{}, fmt.Errorf("--method and --dataset are required (see `bmc methods` and `bmc datasets`)")
+	r, err := e.flagRequest(fs)
+	if err != nil {
+		return r, err
 	}
+	if e.config != "" {
+		file, err := experiment.ReadConfig(e.config)
+		if err != nil {
+			return r, err
+		}
+		r = experiment.Merge(file, r)
+	}
+	if r.Method == "" || r.Dataset == "" {
+		return r, fmt.Errorf("--method and --dataset are required, on the command line or in --config (see `bmc methods` and `bmc datasets`)")
+	}
+	return r, nil
+}
+
+// flagRequest is the request the flags alone make.
+func (e *experimentFlags) flagRequest(fs *pflag.FlagSet) (experiment.Request, error) {
 	hp, err := experiment.ParseKeyValues("hp", e.hp)
 	if err != nil {
 		return experiment.Request{}, err
@@ -53,12 +78,16 @@ func (e *experimentFlags) request(fs *pflag.FlagSet) (experiment.Request, error)
 	if err != nil {
 		return experiment.Request{}, err
 	}
-	r := experiment.Request{Method: e.method, Hyper: hp, Dataset: e.dataset, DataParams: data, DataRoot: e.dataRoot, Encoder: e.encoder,
+	r := experiment.Request{Method: e.method, Hyper: hp, Dataset: e.dataset, DataParams: data, DataRoot: e.dataRoot, Encoder: e.encoder, Preset: e.preset,
 		Train: experiment.Overrides{Epochs: e.epochs, BatchSize: e.batch, EvalBatchSize: e.evalBatch, StepSize: e.stepSize, Threads: e.threads,
-			LR: e.lr, Momentum: e.momentum, WeightDecay: e.weightDecay, Gamma: e.gamma, Protocol: e.protocol,
+			LR: e.lr, Momentum: e.momentum, WeightDecay: e.weightDecay, Gamma: e.gamma, Beta1: e.beta1, Beta2: e.beta2, Eps: e.eps,
+			Protocol: e.protocol, Optimizer: e.optimizer,
 			MomentumSet: fs.Changed("momentum"), WeightDecaySet: fs.Changed("weight-decay")}}
 	if fs.Changed("seed") {
 		r.Train.Seed = &e.seed
+	}
+	if fs.Changed("nesterov") {
+		r.Train.Nesterov = &e.nesterov
 	}
 	return r, nil
 }

@@ -76,6 +76,13 @@ func runTrain(args []string, stdout io.Writer) error {
 		return err
 	}
 	opt := runtime.TrainOptions{OutDir: *out, Threads: ef.threads, Resume: *resume != ""}
+	if !opt.Resume {
+		cfg, err := experiment.EffectiveConfig(&plan.Manifest)
+		if err != nil {
+			return err
+		}
+		opt.Files = map[string][]byte{ConfigFile: cfg}
+	}
 	if !*quiet {
 		opt.Progress = stdout
 		verb := "training"
@@ -91,6 +98,9 @@ func runTrain(args []string, stdout io.Writer) error {
 	printResult(stdout, res)
 	return nil
 }
+
+// ConfigFile is the effective configuration a run directory keeps.
+const ConfigFile = "config.yaml"
 
 func printResult(w io.Writer, r *runtime.Result) {
 	fmt.Fprintf(w, "%s on %s: best epoch %d (validation acc %.4f)\n", r.Method, r.Dataset, r.BestEpoch, r.Validation.Acc)
