@@ -15,6 +15,7 @@ import (
 	"bmc/experiment"
 	"bmc/internal/onnxcheck"
 	"bmc/runtime"
+	"bmc/tensorboard"
 )
 
 // small is a quick synth-av setting for tests.
@@ -77,6 +78,25 @@ func TestTrainWritesARunDirectory(t *testing.T) {
 		}
 		if l.Val.ModalityAcc["audio"] == 0 && l.Val.ModalityAcc["visual"] == 0 {
 			t.Errorf("epoch %d logs no per-modality accuracy", i)
+		}
+	}
+	// TensorBoard events mirror the log: one event per epoch with the same numbers.
+	evFiles, _ := filepath.Glob(filepath.Join(dir, runtime.TensorBoardDir, "events.out.tfevents.*"))
+	if len(evFiles) != 1 {
+		t.Fatalf("event files: %v", evFiles)
+	}
+	events, err := tensorboard.ReadFile(evFiles[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(events) != 1+len(lines) {
+		t.Fatalf("%d events for %d epochs", len(events), len(lines))
+	}
+	for i, l := range lines {
+		ev := events[i+1]
+		if ev.Step != int64(i) || ev.Scalars["val/acc"] != float32(l.Val.Acc) || ev.Scalars["train/loss"] != float32(l.Train["loss"]) ||
+			ev.Scalars["val/acc_visual"] != float32(l.Val.ModalityAcc["visual"]) || ev.Scalars["lr"] != float32(l.LR) {
+			t.Errorf("event %d %v does not match log line %+v", i, ev.Scalars, l)
 		}
 	}
 	if lines[2].FLOPs != 3*lines[0].FLOPs {

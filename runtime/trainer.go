@@ -21,6 +21,7 @@ import (
 	"bmc/internal/atomicfile"
 	"bmc/methods"
 	"bmc/safetensors"
+	"bmc/tensorboard"
 )
 
 // Files of a run directory.
@@ -32,6 +33,7 @@ const (
 	ResultsFile    = "results.json"
 	ModelFile      = "model.onnx"
 	PlanDir        = "plan"
+	TensorBoardDir = "tensorboard"
 )
 
 // TrainOptions configure a training run.
@@ -78,6 +80,26 @@ type EpochLog struct {
 	FLOPs   int64              `json:"train_flops_so_far"`
 	Best    bool               `json:"best"`
 	Seconds float64            `json:"seconds"`
+}
+
+// scalars are the line's numbers as TensorBoard tags (train/…, val/…,
+// method/…, lr, train_flops).
+func (l EpochLog) scalars() map[string]float64 {
+	out := map[string]float64{"lr": l.LR, "train_flops": float64(l.FLOPs),
+		"val/loss": l.Val.Loss, "val/acc": l.Val.Acc, "val/f1": l.Val.F1}
+	for k, v := range l.Train {
+		out["train/"+k] = v
+	}
+	for m, v := range l.Val.ModalityAcc {
+		out["val/acc_"+m] = v
+	}
+	for m, v := range l.Val.ModalityF1 {
+		out["val/f1_"+m] = v
+	}
+	for k, v := range l.Method {
+		out["method/"+k] = v
+	}
+	return out
 }
 
 // RunState is where a run stands after an epoch. The last checkpoint carries
@@ -129,6 +151,8 @@ type trainer struct {
 	start      time.Time
 	keepAll    []float32
 	stateShape map[string][]int64
+	tb         *tensorboard.Writer
+	progress   *progress
 }
 
 func newTrainer(p *compile.Plan, data datasets.Dataset, sched methods.Schedule, opt TrainOptions) (*trainer, error) {
@@ -145,6 +169,9 @@ func newTrainer(p *compile.Plan, data datasets.Dataset, sched methods.Schedule, 
 		if err := prepareRunDir(opt.OutDir); err != nil {
 			return nil, err
 		}
+	}
+	if err := checkDiskSpace(opt.OutDir, runBytes(m), freeBytes); err != nil {
+		return nil, err
 	}
 	var err error
 	if t.report, err = flops.PlanReport(p); err != nil {
@@ -204,12 +231,21 @@ func newTrainer(p *compile.Plan, data datasets.Dataset, sched methods.Schedule, 
 		t.close()
 		return nil, err
 	}
+	if t.tb, err = tensorboard.Create(filepath.Join(opt.OutDir, TensorBoardDir), time.Now()); err != nil {
+		t.close()
+		return nil, err
+	}
+	remaining := int64(m.Train.Epochs-t.state.Epoch-1) * m.StepsPerEpoch()
+	t.progress = newProgress(opt.Progress, remaining)
 	return t, nil
 }
 
 func (t *trainer) close() {
 	if t.logf != nil {
 		t.logf.Close()
+	}
+	if t.tb != nil {
+		t.tb.Close()
 	}
 	if t.pr != nil {
 		t.pr.Close()
@@ -257,6 +293,7 @@ func (t *trainer) epoch(epoch int) error {
 			return fmt.Errorf("epoch %d step %d: method schedule: %w", epoch, step, err)
 		}
 		run.global++
+		t.progress.step(epoch, m.Train.Epochs, step, run.stepsPerEpoch, tm.lastLoss)
 	}
 	if err := t.checkFinite(epoch); err != nil {
 		return err
@@ -277,9 +314,15 @@ func (t *trainer) epoch(epoch int) error {
 			return err
 		}
 	}
-	// The log line goes first: a resume trims lines past the last checkpoint.
+	// The logs go first: a resume trims log lines past the last checkpoint.
 	line.Seconds = time.Since(epochStart).Seconds()
 	if err := appendJSONLine(t.logf, line); err != nil {
+		return err
+	}
+	if err := t.tb.Scalars(int64(epoch), time.Now(), line.scalars()); err != nil {
+		return err
+	}
+	if err := t.tb.Flush(); err != nil {
 		return err
 	}
 	// The last checkpoint, with the run state in its metadata, commits the epoch.
@@ -289,14 +332,12 @@ func (t *trainer) epoch(epoch int) error {
 	if err := writeJSON(filepath.Join(t.opt.OutDir, RunStateFile), t.state); err != nil {
 		return err
 	}
-	if t.opt.Progress != nil {
-		mark := ""
-		if line.Best {
-			mark = "  *best"
-		}
-		fmt.Fprintf(t.opt.Progress, "epoch %3d  lr %.4g  train loss %.4f acc %.4f  val acc %.4f f1 %.4f%s\n",
-			epoch, lr, line.Train["loss"], line.Train["acc"], val.Acc, val.F1, mark)
+	mark := ""
+	if line.Best {
+		mark = "  *best"
 	}
+	t.progress.epoch(fmt.Sprintf("epoch %3d  lr %.4g  train loss %.4f acc %.4f  val acc %.4f f1 %.4f%s",
+		epoch, lr, line.Train["loss"], line.Train["acc"], val.Acc, val.F1, mark))
 	return nil
 }
 
@@ -560,6 +601,7 @@ type trainMetrics struct {
 	uni      map[string]*eval.Confusion
 	extra    map[string]float64
 	extraCnt map[string]int
+	lastLoss float64
 }
 
 func newTrainMetrics(classes int, mods []string) *trainMetrics {
@@ -583,6 +625,7 @@ func (t *trainMetrics) add(pr *Program, g string, b *Batch) error {
 				return fmt.Errorf("graph %s: the loss is %v; the last good checkpoint is kept", g, v[0])
 			}
 			t.loss += float64(v[0])
+			t.lastLoss = float64(v[0])
 			t.steps++
 		case name == "logits":
 			if err := t.fused.AddLogits(v, b.Labels.I64, b.Size); err != nil {
@@ -613,6 +656,7 @@ func (t *trainMetrics) summary() map[string]float64 {
 	}
 	for m, c := range t.uni {
 		out["acc_"+m] = c.Accuracy()
+		out["f1_"+m] = c.MacroF1()
 	}
 	return out
 }

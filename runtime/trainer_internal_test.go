@@ -1,0 +1,126 @@
+package runtime
+
+import (
+	"math"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"bmc/experiment"
+)
+
+func TestTrimLogKeepsTheCheckpointedEpochs(t *testing.T) {
+	path := filepath.Join(t.TempDir(), LogFile)
+	content := `{"epoch":0}` + "\n" + `{"epoch":1}` + "\n" + `{"epoch":2}` + "\n" + `{"epo`
+	if err := os.WriteFile(path, []byte(content), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := trimLog(path, 1); err != nil {
+		t.Fatal(err)
+	}
+	got, _ := os.ReadFile(path)
+	if want := `{"epoch":0}` + "\n" + `{"epoch":1}` + "\n"; string(got) != want {
+		t.Errorf("trimmed log = %q, want %q", got, want)
+	}
+	if err := trimLog(filepath.Join(t.TempDir(), "absent"), 3); err != nil {
+		t.Errorf("a missing log: %v", err)
+	}
+}
+
+func TestResumeNeedsAResumableRun(t *testing.T) {
+	dir := t.TempDir()
+	if err := checkResumable(dir); err == nil || !strings.Contains(err.Error(), LastCheckpoint) {
+		t.Errorf("no checkpoint: %v", err)
+	}
+	os.WriteFile(filepath.Join(dir, ResultsFile), []byte("{}"), 0o644)
+	if err := checkResumable(dir); err == nil || !strings.Contains(err.Error(), "finished") {
+		t.Errorf("a finished run: %v", err)
+	}
+}
+
+func TestNonFiniteStateStopsTheRun(t *testing.T) {
+	p, _, err := experiment.Compile(experiment.Request{Method: "baseline", Dataset: "synth-av"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	pr, err := Load(p, Options{Threads: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pr.Close()
+	tr := &trainer{pr: pr}
+	if err := tr.checkFinite(4); err != nil {
+		t.Fatalf("initial state: %v", err)
+	}
+	w, _ := pr.State("fusion_module.fc_out.weight")
+	w[3] = float32(math.Inf(1))
+	err = tr.checkFinite(4)
+	if err == nil || !strings.Contains(err.Error(), "epoch 4") || !strings.Contains(err.Error(), "fusion_module.fc_out.weight") || !strings.Contains(err.Error(), "element 3") {
+		t.Errorf("an Inf parameter: %v", err)
+	}
+}
+
+func TestProgressOnATerminalShowsRateAndETA(t *testing.T) {
+	var buf strings.Builder
+	p := &progress{w: &buf, live: true, start: time.Now().Add(-time.Second), stepsTotal: 100}
+	p.step(0, 3, 9, 31, 0.25)
+	p.epoch("epoch   0  done")
+	out := buf.String()
+	for _, want := range []string{"\r", "epoch 1/3", "step 10/31", "steps/s", "ETA", "loss 0.2500", "epoch   0  done\n"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("progress output %q lacks %q", out, want)
+		}
+	}
+	buf.Reset()
+	plain := newProgress(&buf, 100)
+	plain.step(0, 3, 9, 31, 0.25)
+	plain.epoch("epoch   0  done")
+	if buf.String() != "epoch   0  done\n" {
+		t.Errorf("not a terminal: %q, want only the epoch line", buf.String())
+	}
+}
+
+func TestDiskSpaceIsCheckedBeforeTraining(t *testing.T) {
+	p, _, err := experiment.Compile(experiment.Request{Method: "baseline", Dataset: "synth-av"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	need := runBytes(&p.Manifest)
+	var state int64
+	for _, s := range p.Manifest.State {
+		state += 4 * s.Shape.Size()
+	}
+	if need < 3*state {
+		t.Errorf("estimate %d bytes is below three copies of the state (%d)", need, 3*state)
+	}
+	full := func(string) (int64, error) { return need - 1, nil }
+	if err := checkDiskSpace("/runs/x", need, full); err == nil || !strings.Contains(err.Error(), "/runs/x") || !strings.Contains(err.Error(), "MiB") {
+		t.Errorf("a full disk: %v", err)
+	}
+	if err := checkDiskSpace("/runs/x", need, func(string) (int64, error) { return need, nil }); err != nil {
+		t.Errorf("enough space: %v", err)
+	}
+	if have, err := freeBytes(t.TempDir()); err != nil || have <= 0 {
+		t.Errorf("free space of a temp folder: %d, %v", have, err)
+	}
+}
+
+func TestUnwritableRunDirectoryFailsBeforeTraining(t *testing.T) {
+	if os.Getuid() == 0 {
+		// root writes anywhere; a file in the way of the folder fails for everyone.
+		blocker := filepath.Join(t.TempDir(), "file")
+		os.WriteFile(blocker, nil, 0o644)
+		if err := prepareRunDir(filepath.Join(blocker, "run")); err == nil || !strings.Contains(err.Error(), "run directory") {
+			t.Errorf("a run directory under a file: %v", err)
+		}
+		return
+	}
+	dir := t.TempDir()
+	os.Chmod(dir, 0o500)
+	defer os.Chmod(dir, 0o700)
+	if err := prepareRunDir(dir); err == nil || !strings.Contains(err.Error(), "not writable") {
+		t.Errorf("a read-only run directory: %v", err)
+	}
+}
