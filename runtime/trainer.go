@@ -519,21 +519,10 @@ func (pr *Program) snapshot() map[string][]float32 {
 	return out
 }
 
-// ReadCheckpoint loads a checkpoint's tensors (flat float32 values).
+// ReadCheckpoint loads a training checkpoint's tensors (flat float32 values).
 func ReadCheckpoint(path string) (map[string][]float32, error) {
-	f, err := safetensors.ReadFile(path)
-	if err != nil {
-		return nil, err
-	}
-	out := map[string][]float32{}
-	for k, t := range f.Tensors {
-		v, err := t.AsFloat32()
-		if err != nil {
-			return nil, fmt.Errorf("%s: tensor %s: %w", path, k, err)
-		}
-		out[k] = v
-	}
-	return out, nil
+	state, _, err := readCheckpointState(path)
+	return state, err
 }
 
 func writeJSON(path string, v any) error {
