@@ -273,7 +273,8 @@ func TestDivergenceStopsWithAClearError(t *testing.T) {
 	p, d := compilePlan(t, "baseline", nil, small, experiment.Overrides{Epochs: 2, LR: 1e30})
 	sched, _ := experiment.Schedule(p)
 	_, err := runtime.Train(p, d, sched, runtime.TrainOptions{OutDir: t.TempDir()})
-	if err == nil || !strings.Contains(err.Error(), "epoch 0 step") || !strings.Contains(err.Error(), "loss") {
+	if err == nil || !strings.Contains(err.Error(), "epoch 0 step") || !strings.Contains(err.Error(), "loss") ||
+		!strings.Contains(err.Error(), "tensor ") || !strings.Contains(err.Error(), "last good checkpoint is kept") {
 		t.Fatalf("a diverging run gave %v", err)
 	}
 }
@@ -357,5 +358,34 @@ func TestEveryPlanLoadsAndPassesTheChecker(t *testing.T) {
 	}
 	if err := onnxcheck.Files(files...); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// A run that diverges after good epochs stops and keeps their checkpoints:
+// StepLR multiplies the rate by 1e30 at epoch 2.
+func TestDivergenceKeepsTheLastGoodCheckpoint(t *testing.T) {
+	p, d := compilePlan(t, "baseline", nil, small, experiment.Overrides{Epochs: 4, StepSize: 2, Gamma: 1e30})
+	sched, _ := experiment.Schedule(p)
+	dir := t.TempDir()
+	if _, err := runtime.Train(p, d, sched, runtime.TrainOptions{OutDir: dir}); err == nil || !strings.Contains(err.Error(), "epoch 2 step") {
+		t.Fatalf("the run did not stop in epoch 2: %v", err)
+	}
+	for _, f := range []string{runtime.BestCheckpoint, runtime.LastCheckpoint} {
+		state, err := runtime.ReadCheckpoint(filepath.Join(dir, f))
+		if err != nil {
+			t.Fatal(err)
+		}
+		for k, v := range state {
+			for _, x := range v {
+				if math.IsNaN(float64(x)) || math.IsInf(float64(x), 0) {
+					t.Fatalf("%s: tensor %s holds %v", f, k, x)
+				}
+			}
+		}
+	}
+	var st runtime.RunState
+	data, _ := os.ReadFile(filepath.Join(dir, runtime.RunStateFile))
+	if err := json.Unmarshal(data, &st); err != nil || st.Epoch != 1 {
+		t.Errorf("checkpoint.json: %+v, %v; want the last good epoch 1", st, err)
 	}
 }

@@ -260,42 +260,11 @@ func (t *trainer) epoch(epoch int) error {
 	run.epoch = epoch
 	run.global = int64(epoch) * int64(run.stepsPerEpoch)
 	lr := m.Train.LR(epoch)
-	if err := t.sched.BeginEpoch(run); err != nil {
-		return fmt.Errorf("epoch %d: method schedule: %w", epoch, err)
+	tm, err := t.trainSteps(epoch, lr)
+	if err != nil {
+		return err
 	}
-	perm := stream(m.Train.Seed, "shuffle", uint64(epoch)).Perm(t.train.Len())
-	tm := newTrainMetrics(int(m.Model.Classes), m.ModalityNames())
-	b := t.batch
-	for step := range run.stepsPerEpoch {
-		run.step = step
-		if err := FillRows(t.train, t.spec, b, perm[step*b.Size:(step+1)*b.Size]); err != nil {
-			return err
-		}
-		for name, v := range m.Train.Optimizer.Inputs(lr, run.global+1) {
-			buf, err := t.pr.Input(name)
-			if err != nil {
-				return err
-			}
-			buf[0] = v
-		}
-		if err := t.sched.BeforeStep(run); err != nil {
-			return fmt.Errorf("epoch %d step %d: method schedule: %w", epoch, step, err)
-		}
-		for _, g := range m.StepGraphs {
-			if err := t.pr.Run(g); err != nil {
-				return fmt.Errorf("epoch %d step %d: %w", epoch, step, err)
-			}
-			if err := tm.add(t.pr, g, b); err != nil {
-				return fmt.Errorf("epoch %d step %d: %w", epoch, step, err)
-			}
-		}
-		if err := t.sched.AfterStep(run); err != nil {
-			return fmt.Errorf("epoch %d step %d: method schedule: %w", epoch, step, err)
-		}
-		run.global++
-		t.progress.step(epoch, m.Train.Epochs, step, run.stepsPerEpoch, tm.lastLoss)
-	}
-	if err := t.checkFinite(epoch); err != nil {
+	if err := t.checkFinite(fmt.Sprintf("epoch %d", epoch)); err != nil {
 		return err
 	}
 	val, err := Evaluate(t.pr.Predictor(), t.val, t.spec, t.keepAll)
@@ -341,14 +310,66 @@ func (t *trainer) epoch(epoch int) error {
 	return nil
 }
 
+// trainSteps runs one epoch's optimizer steps: batches in the epoch's
+// shuffled order, the optimizer's and the method's runtime inputs, the step
+// graphs, and the training metrics.
+func (t *trainer) trainSteps(epoch int, lr float64) (*trainMetrics, error) {
+	m := &t.plan.Manifest
+	run := t.run
+	run.epoch = epoch
+	run.global = int64(epoch) * int64(run.stepsPerEpoch)
+	if err := t.sched.BeginEpoch(run); err != nil {
+		return nil, fmt.Errorf("epoch %d: method schedule: %w", epoch, err)
+	}
+	perm := stream(m.Train.Seed, "shuffle", uint64(epoch)).Perm(t.train.Len())
+	tm := newTrainMetrics(int(m.Model.Classes), m.ModalityNames())
+	b := t.batch
+	for step := range run.stepsPerEpoch {
+		run.step = step
+		at := fmt.Sprintf("epoch %d step %d", epoch, step)
+		if err := FillRows(t.train, t.spec, b, perm[step*b.Size:(step+1)*b.Size]); err != nil {
+			return nil, err
+		}
+		for name, v := range m.Train.Optimizer.Inputs(lr, run.global+1) {
+			buf, err := t.pr.Input(name)
+			if err != nil {
+				return nil, err
+			}
+			buf[0] = v
+		}
+		if err := t.sched.BeforeStep(run); err != nil {
+			return nil, fmt.Errorf("%s: method schedule: %w", at, err)
+		}
+		for _, g := range m.StepGraphs {
+			if err := t.pr.Run(g); err != nil {
+				return nil, fmt.Errorf("%s: %w", at, err)
+			}
+			if err := tm.add(t.pr, g, b); err != nil {
+				// Name the tensor that went bad, when one did.
+				if ferr := t.checkFinite(at); ferr != nil {
+					return nil, fmt.Errorf("%w (%v)", ferr, err)
+				}
+				return nil, fmt.Errorf("%s: %w; the run stops and its last good checkpoint is kept", at, err)
+			}
+		}
+		if err := t.sched.AfterStep(run); err != nil {
+			return nil, fmt.Errorf("%s: method schedule: %w", at, err)
+		}
+		run.global++
+		t.progress.step(epoch, m.Train.Epochs, step, run.stepsPerEpoch, tm.lastLoss)
+	}
+	return tm, nil
+}
+
 // checkFinite stops a run whose state holds a NaN or Inf before it could be
-// checkpointed, so the last good checkpoint stays as it is.
-func (t *trainer) checkFinite(epoch int) error {
+// checkpointed, so the last good checkpoint stays as it is. at says where
+// the run is ("epoch 3 step 17").
+func (t *trainer) checkFinite(at string) error {
 	for _, k := range t.pr.StateKeys() {
 		v, _ := t.pr.State(k)
 		for i, x := range v {
 			if math.IsNaN(float64(x)) || math.IsInf(float64(x), 0) {
-				return fmt.Errorf("epoch %d: tensor %s holds %v at element %d; the run stops and its last good checkpoint is kept", epoch, k, x, i)
+				return fmt.Errorf("%s: tensor %s holds %v at element %d; the run stops and its last good checkpoint is kept", at, k, x, i)
 			}
 		}
 	}
@@ -611,7 +632,7 @@ func (t *trainMetrics) add(pr *Program, g string, b *Batch) error {
 		switch {
 		case name == "loss":
 			if math.IsNaN(float64(v[0])) || math.IsInf(float64(v[0]), 0) {
-				return fmt.Errorf("graph %s: the loss is %v; the last good checkpoint is kept", g, v[0])
+				return fmt.Errorf("graph %s: the loss is %v", g, v[0])
 			}
 			t.loss += float64(v[0])
 			t.lastLoss = float64(v[0])

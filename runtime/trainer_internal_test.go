@@ -51,13 +51,13 @@ func TestNonFiniteStateStopsTheRun(t *testing.T) {
 	}
 	defer pr.Close()
 	tr := &trainer{pr: pr}
-	if err := tr.checkFinite(4); err != nil {
+	if err := tr.checkFinite("epoch 4 step 2"); err != nil {
 		t.Fatalf("initial state: %v", err)
 	}
 	w, _ := pr.State("fusion_module.fc_out.weight")
 	w[3] = float32(math.Inf(1))
-	err = tr.checkFinite(4)
-	if err == nil || !strings.Contains(err.Error(), "epoch 4") || !strings.Contains(err.Error(), "fusion_module.fc_out.weight") || !strings.Contains(err.Error(), "element 3") {
+	err = tr.checkFinite("epoch 4 step 2")
+	if err == nil || !strings.Contains(err.Error(), "epoch 4 step 2") || !strings.Contains(err.Error(), "fusion_module.fc_out.weight") || !strings.Contains(err.Error(), "element 3") {
 		t.Errorf("an Inf parameter: %v", err)
 	}
 }
@@ -122,5 +122,47 @@ func TestUnwritableRunDirectoryFailsBeforeTraining(t *testing.T) {
 	defer os.Chmod(dir, 0o700)
 	if err := prepareRunDir(dir); err == nil || !strings.Contains(err.Error(), "not writable") {
 		t.Errorf("a read-only run directory: %v", err)
+	}
+}
+
+// BenchmarkTrainerOverhead is the trainer's per-step cost outside ONNX
+// Runtime (batch assembly, optimizer and method inputs, metrics), reported
+// as a share of the whole step loop.
+func BenchmarkTrainerOverhead(b *testing.B) {
+	for _, method := range []string{"baseline", "agm"} {
+		b.Run(method, func(b *testing.B) {
+			p, d, err := experiment.Compile(experiment.Request{Method: method, Dataset: "synth-av", Train: experiment.Overrides{Threads: 1}})
+			if err != nil {
+				b.Fatal(err)
+			}
+			sched, err := experiment.Schedule(p)
+			if err != nil {
+				b.Fatal(err)
+			}
+			tr, err := newTrainer(p, d, sched, TrainOptions{OutDir: b.TempDir()})
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer tr.close()
+			steps := tr.run.stepsPerEpoch
+			var loop, ort time.Duration
+			b.ResetTimer()
+			for i := range b.N {
+				start := time.Now()
+				if _, err := tr.trainSteps(i%30, 0.01); err != nil {
+					b.Fatal(err)
+				}
+				loop += time.Since(start)
+				start = time.Now()
+				for range steps {
+					if err := tr.pr.Run("train"); err != nil {
+						b.Fatal(err)
+					}
+				}
+				ort += time.Since(start)
+			}
+			b.ReportMetric(float64(loop.Nanoseconds())/float64(b.N*steps), "ns/step")
+			b.ReportMetric(100*float64(loop-ort)/float64(loop), "%overhead")
+		})
 	}
 }

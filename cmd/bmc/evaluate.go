@@ -13,6 +13,7 @@ import (
 	"bmc/compile"
 	"bmc/datasets"
 	"bmc/experiment"
+	"bmc/internal/atomicfile"
 	"bmc/runtime"
 )
 
@@ -35,6 +36,7 @@ func runEval(args []string, stdout io.Writer) error {
 	batch := fs.Int("batch-size", 256, "model.onnx: evaluation batch size")
 	threads := fs.Int("threads", 0, "ONNX Runtime threads (0: ORT's default)")
 	asJSON := fs.Bool("json", false, "print the report as JSON")
+	out := fs.StringP("out", "o", "", "also write the report as JSON to this file")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -92,6 +94,15 @@ func runEval(args []string, stdout io.Writer) error {
 	}
 	if rep.Imbalance, err = runtime.MeasureImbalance(pred, sp, data.Spec()); err != nil {
 		return err
+	}
+	if *out != "" {
+		data, err := json.MarshalIndent(rep, "", "  ")
+		if err != nil {
+			return err
+		}
+		if err := atomicfile.WriteBytes(*out, append(data, '\n')); err != nil {
+			return err
+		}
 	}
 	if *asJSON {
 		enc := json.NewEncoder(stdout)

@@ -33,7 +33,7 @@ func commands() []command {
 		{"flops", "print a plan's exact FLOPs without running it",
 			"bmc flops PLAN_DIR [--json]", "bmc flops plans/agm-synth", runFlops},
 		{"eval", "evaluate a run directory or an exported model.onnx",
-			"bmc eval RUN_DIR | MODEL.onnx [--dataset D] [--data k=v] [--split test]",
+			"bmc eval RUN_DIR | MODEL.onnx [--dataset D] [--data k=v] [--split test] [-o results.json]",
 			"bmc eval runs/agm-synth\n  bmc eval runs/agm-synth/model.onnx --dataset synth-av", runEval},
 		{"export", "write model.onnx from a run's checkpoint",
 			"bmc export RUN_DIR [-o FILE] [--checkpoint best|last]", "bmc export runs/agm-synth -o agm.onnx", runExport},

@@ -133,9 +133,14 @@ func TestCompileFlopsTrainEvalExport(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	modelEval, err := bmc(t, "eval", filepath.Join(run, "model.onnx"))
+	report := filepath.Join(tmp, "eval.json")
+	modelEval, err := bmc(t, "eval", filepath.Join(run, "model.onnx"), "-o", report)
 	if err != nil {
 		t.Fatal(err)
+	}
+	var written evalReport
+	if data, err := os.ReadFile(report); err != nil || json.Unmarshal(data, &written) != nil || written.Metrics.Samples != 64 || len(written.Imbalance.Shapley) != 2 {
+		t.Errorf("eval -o wrote %+v (%v)", written, err)
 	}
 	body := func(s string) string { _, rest, _ := strings.Cut(s, "\n"); return rest }
 	if body(runEval) != body(modelEval) {
