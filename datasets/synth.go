@@ -2,11 +2,11 @@ package datasets
 
 import (
 	"fmt"
-	"hash/fnv"
 	"math"
-	"math/rand/v2"
 	"strconv"
 	"strings"
+
+	"bmc/internal/randstream"
 )
 
 // The synthetic datasets are generated in memory from a seed. Each modality
@@ -138,13 +138,6 @@ type synthSplit struct {
 	dims   []int
 }
 
-// stream derives an independent random stream for a purpose.
-func stream(seed uint64, purpose string) *rand.Rand {
-	h := fnv.New64a()
-	h.Write([]byte(purpose))
-	return rand.New(rand.NewPCG(seed, h.Sum64()))
-}
-
 func newSynth(c synthConfig) *synth {
 	s := &synth{splits: map[string]*synthSplit{}}
 	s.spec = Spec{Name: c.name, Classes: c.classes, Sizes: map[string]int{}}
@@ -154,7 +147,7 @@ func newSynth(c synthConfig) *synth {
 		d := c.dims[m]
 		dims[mi] = d
 		s.spec.Modalities = append(s.spec.Modalities, Modality{Name: m, Shape: []int64{int64(d)}})
-		rng := stream(c.seed, "prototypes/"+m)
+		rng := randstream.New(c.seed, "prototypes/"+m, 0)
 		p := make([]float64, c.classes*d)
 		for i := range p {
 			p[i] = rng.NormFloat64()
@@ -164,7 +157,7 @@ func newSynth(c synthConfig) *synth {
 	for _, split := range []string{Train, Val, Test} {
 		n := c.sizes[split]
 		s.spec.Sizes[split] = n
-		rng := stream(c.seed, "samples/"+split)
+		rng := randstream.New(c.seed, "samples/"+split, 0)
 		sp := &synthSplit{labels: make([]int64, n), dims: dims, data: make([][]float32, len(c.modalities))}
 		for mi := range c.modalities {
 			sp.data[mi] = make([]float32, n*dims[mi])

@@ -4,23 +4,19 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"hash/fnv"
 	"io"
 	"math"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
-	"slices"
-	"strings"
 	"time"
 
 	"bmc/compile"
 	"bmc/datasets"
-	"bmc/eval"
 	"bmc/flops"
 	"bmc/internal/atomicfile"
+	"bmc/internal/randstream"
 	"bmc/methods"
-	"bmc/safetensors"
 	"bmc/tensorboard"
 )
 
@@ -100,17 +96,6 @@ func (l EpochLog) scalars() map[string]float64 {
 		out["method/"+k] = v
 	}
 	return out
-}
-
-// RunState is where a run stands after an epoch. The last checkpoint carries
-// it in its metadata (one atomic file is the commit point of an epoch);
-// checkpoint.json repeats it for people.
-type RunState struct {
-	// Epoch is the last finished epoch (−1 before the first).
-	Epoch      int     `json:"epoch"`
-	GlobalStep int64   `json:"global_step"`
-	BestEpoch  int     `json:"best_epoch"`
-	BestAcc    float64 `json:"best_val_acc"`
 }
 
 // Train runs a plan: every epoch trains on shuffled batches (the last partial
@@ -321,7 +306,7 @@ func (t *trainer) trainSteps(epoch int, lr float64) (*trainMetrics, error) {
 	if err := t.sched.BeginEpoch(run); err != nil {
 		return nil, fmt.Errorf("epoch %d: method schedule: %w", epoch, err)
 	}
-	perm := stream(m.Train.Seed, "shuffle", uint64(epoch)).Perm(t.train.Len())
+	perm := randstream.New(m.Train.Seed, "shuffle", uint64(epoch)).Perm(t.train.Len())
 	tm := newTrainMetrics(int(m.Model.Classes), m.ModalityNames())
 	b := t.batch
 	for step := range run.stepsPerEpoch {
@@ -409,143 +394,6 @@ func (t *trainer) finish() (*Result, error) {
 	return res, nil
 }
 
-// writeCheckpoint stores the state with the run state in the metadata.
-func (t *trainer) writeCheckpoint(name string, state map[string][]float32) error {
-	meta, err := json.Marshal(t.state)
-	if err != nil {
-		return err
-	}
-	f := safetensors.File{Tensors: map[string]safetensors.Tensor{}, Metadata: map[string]string{"producer": "bmc", runStateKey: string(meta)}}
-	for k, v := range state {
-		f.Tensors[k] = safetensors.Float32s(t.stateShape[k], v)
-	}
-	return safetensors.WriteFile(filepath.Join(t.opt.OutDir, name), f)
-}
-
-// runStateKey is the checkpoint metadata entry holding the RunState.
-const runStateKey = "bmc.run_state"
-
-// restore loads the last and best checkpoints of the run directory, and
-// trims log.jsonl to the epochs the last checkpoint covers.
-func (t *trainer) restore() error {
-	dir := t.opt.OutDir
-	last, st, err := readCheckpointState(filepath.Join(dir, LastCheckpoint))
-	if err != nil {
-		return err
-	}
-	if err := t.pr.SetState(last); err != nil {
-		return fmt.Errorf("%s: %w", filepath.Join(dir, LastCheckpoint), err)
-	}
-	if len(last) != len(t.pr.StateKeys()) {
-		return fmt.Errorf("%s holds %d tensors, the plan's state has %d", filepath.Join(dir, LastCheckpoint), len(last), len(t.pr.StateKeys()))
-	}
-	best, _, err := readCheckpointState(filepath.Join(dir, BestCheckpoint))
-	if err != nil {
-		return err
-	}
-	t.state, t.bestState = st, best
-	return trimLog(filepath.Join(dir, LogFile), st.Epoch)
-}
-
-// readCheckpointState reads a checkpoint and the run state in its metadata.
-func readCheckpointState(path string) (map[string][]float32, RunState, error) {
-	var st RunState
-	f, err := safetensors.ReadFile(path)
-	if err != nil {
-		return nil, st, err
-	}
-	raw, ok := f.Metadata[runStateKey]
-	if !ok {
-		return nil, st, fmt.Errorf("%s: metadata %s is missing; it is not a bmc training checkpoint", path, runStateKey)
-	}
-	if err := json.Unmarshal([]byte(raw), &st); err != nil {
-		return nil, st, fmt.Errorf("%s: metadata %s: %w", path, runStateKey, err)
-	}
-	out := map[string][]float32{}
-	for k, tt := range f.Tensors {
-		if out[k], err = tt.AsFloat32(); err != nil {
-			return nil, st, fmt.Errorf("%s: tensor %s: %w", path, k, err)
-		}
-	}
-	return out, st, nil
-}
-
-// trimLog drops the log lines of epochs after lastEpoch (written before a
-// kill, not covered by the checkpoint), rewriting the file atomically.
-func trimLog(path string, lastEpoch int) error {
-	data, err := os.ReadFile(path)
-	if errors.Is(err, os.ErrNotExist) {
-		return nil
-	}
-	if err != nil {
-		return err
-	}
-	var kept []byte
-	for _, line := range strings.SplitAfter(string(data), "\n") {
-		var l EpochLog
-		if !strings.HasSuffix(line, "\n") || json.Unmarshal([]byte(line), &l) != nil {
-			continue // a line cut short by the kill
-		}
-		if l.Epoch <= lastEpoch {
-			kept = append(kept, line...)
-		}
-	}
-	return atomicfile.WriteBytes(path, kept)
-}
-
-// checkResumable checks that a run directory holds a run that can continue.
-func checkResumable(dir string) error {
-	if _, err := os.Stat(filepath.Join(dir, ResultsFile)); err == nil {
-		return fmt.Errorf("run %s is finished (%s exists); nothing to resume", dir, ResultsFile)
-	}
-	if _, err := os.Stat(filepath.Join(dir, LastCheckpoint)); err != nil {
-		return fmt.Errorf("run %s cannot resume: no %s (it was stopped before its first epoch ended; start it afresh)", dir, LastCheckpoint)
-	}
-	probe, err := os.CreateTemp(dir, ".write-test")
-	if err != nil {
-		return fmt.Errorf("run directory %s is not writable: %w", dir, err)
-	}
-	probe.Close()
-	return os.Remove(probe.Name())
-}
-
-// prepareRunDir creates the run directory and checks that it is writable
-// and holds no previous run, before any training time is spent.
-func prepareRunDir(dir string) error {
-	if dir == "" {
-		return fmt.Errorf("no run directory given")
-	}
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return fmt.Errorf("run directory: %w", err)
-	}
-	for _, f := range []string{LogFile, LastCheckpoint, RunStateFile, ResultsFile} {
-		if _, err := os.Stat(filepath.Join(dir, f)); err == nil {
-			return fmt.Errorf("run directory %s already holds a run (%s); choose another --out, remove it, or continue it with --resume", dir, f)
-		}
-	}
-	probe, err := os.CreateTemp(dir, ".write-test")
-	if err != nil {
-		return fmt.Errorf("run directory %s is not writable: %w", dir, err)
-	}
-	probe.Close()
-	return os.Remove(probe.Name())
-}
-
-// snapshot copies the current state.
-func (pr *Program) snapshot() map[string][]float32 {
-	out := map[string][]float32{}
-	for k, s := range pr.state {
-		out[k] = slices.Clone(s.cur.F32)
-	}
-	return out
-}
-
-// ReadCheckpoint loads a training checkpoint's tensors (flat float32 values).
-func ReadCheckpoint(path string) (map[string][]float32, error) {
-	state, _, err := readCheckpointState(path)
-	return state, err
-}
-
 func writeJSON(path string, v any) error {
 	data, err := json.MarshalIndent(v, "", "  ")
 	if err != nil {
@@ -565,14 +413,6 @@ func appendJSONLine(f *os.File, v any) error {
 	return nil
 }
 
-// stream derives a reproducible random stream from the run seed, a purpose
-// and an index (epoch or step).
-func stream(seed uint64, purpose string, index uint64) *rand.Rand {
-	h := fnv.New64a()
-	h.Write([]byte(purpose))
-	return rand.New(rand.NewPCG(seed^index*0x9e3779b97f4a7c15, h.Sum64()))
-}
-
 // trainRun is the methods.Run the trainer gives a schedule.
 type trainRun struct {
 	pr            *Program
@@ -587,7 +427,7 @@ func (r *trainRun) Step() int                            { return r.step }
 func (r *trainRun) GlobalStep() int64                    { return r.global }
 func (r *trainRun) StepsPerEpoch() int                   { return r.stepsPerEpoch }
 func (r *trainRun) Input(name string) ([]float32, error) { return r.pr.Input(name) }
-func (r *trainRun) Rand() *rand.Rand                     { return stream(r.seed, "method", uint64(r.global)) }
+func (r *trainRun) Rand() *rand.Rand                     { return randstream.New(r.seed, "method", uint64(r.global)) }
 
 // Metric reads the last step's metric from whichever step graph has it.
 func (r *trainRun) Metric(name string) ([]float32, error) {
@@ -600,84 +440,4 @@ func (r *trainRun) Metric(name string) ([]float32, error) {
 		errs = append(errs, err)
 	}
 	return nil, errors.Join(errs...)
-}
-
-// trainMetrics accumulates an epoch's training metrics.
-type trainMetrics struct {
-	mods     []string
-	loss     float64
-	steps    int
-	fused    *eval.Confusion
-	uni      map[string]*eval.Confusion
-	extra    map[string]float64
-	extraCnt map[string]int
-	lastLoss float64
-}
-
-func newTrainMetrics(classes int, mods []string) *trainMetrics {
-	t := &trainMetrics{mods: mods, fused: eval.NewConfusion(classes), uni: map[string]*eval.Confusion{},
-		extra: map[string]float64{}, extraCnt: map[string]int{}}
-	for _, m := range mods {
-		t.uni[m] = eval.NewConfusion(classes)
-	}
-	return t
-}
-
-func (t *trainMetrics) add(pr *Program, g string, b *Batch) error {
-	for _, name := range pr.MetricNames(g) {
-		v, err := pr.Metric(g, name)
-		if err != nil {
-			return err
-		}
-		switch {
-		case name == "loss":
-			if math.IsNaN(float64(v[0])) || math.IsInf(float64(v[0]), 0) {
-				return fmt.Errorf("graph %s: the loss is %v", g, v[0])
-			}
-			t.loss += float64(v[0])
-			t.lastLoss = float64(v[0])
-			t.steps++
-		case name == "logits":
-			if err := t.fused.AddLogits(v, b.Labels.I64, b.Size); err != nil {
-				return err
-			}
-		case strings.HasPrefix(name, "logits/"):
-			if c, ok := t.uni[strings.TrimPrefix(name, "logits/")]; ok {
-				if err := c.AddLogits(v, b.Labels.I64, b.Size); err != nil {
-					return err
-				}
-			}
-		default:
-			var sum float64
-			for _, x := range v {
-				sum += float64(x)
-			}
-			t.extra[name] += sum / float64(len(v))
-			t.extraCnt[name]++
-		}
-	}
-	return nil
-}
-
-func (t *trainMetrics) summary() map[string]float64 {
-	out := map[string]float64{"acc": t.fused.Accuracy(), "f1": t.fused.MacroF1()}
-	if t.steps > 0 {
-		out["loss"] = t.loss / float64(t.steps)
-	}
-	for m, c := range t.uni {
-		out["acc_"+m] = c.Accuracy()
-		out["f1_"+m] = c.MacroF1()
-	}
-	return out
-}
-
-func (t *trainMetrics) methodMeans() map[string]float64 {
-	if len(t.extra) == 0 {
-		return nil
-	}
-	out := map[string]float64{}
-	for k, v := range t.extra {
-		out[k] = v / float64(t.extraCnt[k])
-	}
-	return out
 }

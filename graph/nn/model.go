@@ -6,12 +6,11 @@ package nn
 
 import (
 	"fmt"
-	"hash/fnv"
 	"math"
-	"math/rand/v2"
 	"slices"
 
 	"bmc/graph"
+	"bmc/internal/randstream"
 )
 
 // EncoderSpec describes one modality's encoder.
@@ -170,9 +169,7 @@ func (m *Model) ModalityNames() []string {
 func (m *Model) InitParams(seed uint64) map[string][]float32 {
 	out := make(map[string][]float32, len(m.params))
 	for _, p := range m.params {
-		h := fnv.New64a()
-		h.Write([]byte(p.Name))
-		rng := rand.New(rand.NewPCG(seed, h.Sum64()))
+		rng := randstream.New(seed, p.Name, 0)
 		v := make([]float32, p.Shape.Size())
 		for i := range v {
 			v[i] = float32((rng.Float64()*2 - 1) * p.Init.Bound)

@@ -1,0 +1,167 @@
+package runtime
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+
+	"bmc/internal/atomicfile"
+	"bmc/safetensors"
+)
+
+// Checkpoints and run directories: each epoch ends by writing the best
+// checkpoint (when validation improved), the log line and then the last
+// checkpoint, whose metadata carries the run state; that last write commits
+// the epoch, so a run killed at any moment resumes from a consistent point.
+
+// RunState is where a run stands after an epoch. The last checkpoint carries
+// it in its metadata (one atomic file is the commit point of an epoch);
+// checkpoint.json repeats it for people.
+type RunState struct {
+	// Epoch is the last finished epoch (−1 before the first).
+	Epoch      int     `json:"epoch"`
+	GlobalStep int64   `json:"global_step"`
+	BestEpoch  int     `json:"best_epoch"`
+	BestAcc    float64 `json:"best_val_acc"`
+}
+
+// writeCheckpoint stores the state with the run state in the metadata.
+func (t *trainer) writeCheckpoint(name string, state map[string][]float32) error {
+	meta, err := json.Marshal(t.state)
+	if err != nil {
+		return err
+	}
+	f := safetensors.File{Tensors: map[string]safetensors.Tensor{}, Metadata: map[string]string{"producer": "bmc", runStateKey: string(meta)}}
+	for k, v := range state {
+		f.Tensors[k] = safetensors.Float32s(t.stateShape[k], v)
+	}
+	return safetensors.WriteFile(filepath.Join(t.opt.OutDir, name), f)
+}
+
+// runStateKey is the checkpoint metadata entry holding the RunState.
+const runStateKey = "bmc.run_state"
+
+// restore loads the last and best checkpoints of the run directory, and
+// trims log.jsonl to the epochs the last checkpoint covers.
+func (t *trainer) restore() error {
+	dir := t.opt.OutDir
+	last, st, err := readCheckpointState(filepath.Join(dir, LastCheckpoint))
+	if err != nil {
+		return err
+	}
+	if err := t.pr.SetState(last); err != nil {
+		return fmt.Errorf("%s: %w", filepath.Join(dir, LastCheckpoint), err)
+	}
+	if len(last) != len(t.pr.StateKeys()) {
+		return fmt.Errorf("%s holds %d tensors, the plan's state has %d", filepath.Join(dir, LastCheckpoint), len(last), len(t.pr.StateKeys()))
+	}
+	best, _, err := readCheckpointState(filepath.Join(dir, BestCheckpoint))
+	if err != nil {
+		return err
+	}
+	t.state, t.bestState = st, best
+	return trimLog(filepath.Join(dir, LogFile), st.Epoch)
+}
+
+// readCheckpointState reads a checkpoint and the run state in its metadata.
+func readCheckpointState(path string) (map[string][]float32, RunState, error) {
+	var st RunState
+	f, err := safetensors.ReadFile(path)
+	if err != nil {
+		return nil, st, err
+	}
+	raw, ok := f.Metadata[runStateKey]
+	if !ok {
+		return nil, st, fmt.Errorf("%s: metadata %s is missing; it is not a bmc training checkpoint", path, runStateKey)
+	}
+	if err := json.Unmarshal([]byte(raw), &st); err != nil {
+		return nil, st, fmt.Errorf("%s: metadata %s: %w", path, runStateKey, err)
+	}
+	out := map[string][]float32{}
+	for k, tt := range f.Tensors {
+		if out[k], err = tt.AsFloat32(); err != nil {
+			return nil, st, fmt.Errorf("%s: tensor %s: %w", path, k, err)
+		}
+	}
+	return out, st, nil
+}
+
+// trimLog drops the log lines of epochs after lastEpoch (written before a
+// kill, not covered by the checkpoint), rewriting the file atomically.
+func trimLog(path string, lastEpoch int) error {
+	data, err := os.ReadFile(path)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	var kept []byte
+	for _, line := range strings.SplitAfter(string(data), "\n") {
+		var l EpochLog
+		if !strings.HasSuffix(line, "\n") || json.Unmarshal([]byte(line), &l) != nil {
+			continue // a line cut short by the kill
+		}
+		if l.Epoch <= lastEpoch {
+			kept = append(kept, line...)
+		}
+	}
+	return atomicfile.WriteBytes(path, kept)
+}
+
+// checkResumable checks that a run directory holds a run that can continue.
+func checkResumable(dir string) error {
+	if _, err := os.Stat(filepath.Join(dir, ResultsFile)); err == nil {
+		return fmt.Errorf("run %s is finished (%s exists); nothing to resume", dir, ResultsFile)
+	}
+	if _, err := os.Stat(filepath.Join(dir, LastCheckpoint)); err != nil {
+		return fmt.Errorf("run %s cannot resume: no %s (it was stopped before its first epoch ended; start it afresh)", dir, LastCheckpoint)
+	}
+	probe, err := os.CreateTemp(dir, ".write-test")
+	if err != nil {
+		return fmt.Errorf("run directory %s is not writable: %w", dir, err)
+	}
+	probe.Close()
+	return os.Remove(probe.Name())
+}
+
+// prepareRunDir creates the run directory and checks that it is writable
+// and holds no previous run, before any training time is spent.
+func prepareRunDir(dir string) error {
+	if dir == "" {
+		return fmt.Errorf("no run directory given")
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return fmt.Errorf("run directory: %w", err)
+	}
+	for _, f := range []string{LogFile, LastCheckpoint, RunStateFile, ResultsFile} {
+		if _, err := os.Stat(filepath.Join(dir, f)); err == nil {
+			return fmt.Errorf("run directory %s already holds a run (%s); choose another --out, remove it, or continue it with --resume", dir, f)
+		}
+	}
+	probe, err := os.CreateTemp(dir, ".write-test")
+	if err != nil {
+		return fmt.Errorf("run directory %s is not writable: %w", dir, err)
+	}
+	probe.Close()
+	return os.Remove(probe.Name())
+}
+
+// snapshot copies the current state.
+func (pr *Program) snapshot() map[string][]float32 {
+	out := map[string][]float32{}
+	for k, s := range pr.state {
+		out[k] = slices.Clone(s.cur.F32)
+	}
+	return out
+}
+
+// ReadCheckpoint loads a training checkpoint's tensors (flat float32 values).
+func ReadCheckpoint(path string) (map[string][]float32, error) {
+	state, _, err := readCheckpointState(path)
+	return state, err
+}
