@@ -24,8 +24,8 @@ type experimentFlags struct {
 }
 
 func (e *experimentFlags) register(fs *pflag.FlagSet) {
-	fs.StringVar(&e.method, "method", "", "method to train (see `bmc methods`)")
-	fs.StringVar(&e.dataset, "dataset", "", "dataset (see `bmc datasets`)")
+	fs.StringVar(&e.method, "method", "", "method to train (list: bmc methods)")
+	fs.StringVar(&e.dataset, "dataset", "", "dataset (list: bmc datasets)")
 	fs.StringArrayVar(&e.hp, "hp", nil, "method hyperparameter key=value (repeatable, or comma-separated)")
 	fs.StringArrayVar(&e.data, "data", nil, "dataset parameter key=value, e.g. signal.visual=0.5 (repeatable)")
 	fs.StringVar(&e.dataRoot, "data-root", "", "dataset folder on disk (real datasets)")
