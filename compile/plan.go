@@ -220,6 +220,9 @@ func Load(dir string) (*Plan, error) {
 	if p.Manifest.Format != PlanFormat {
 		return nil, fmt.Errorf("%s: field format is %d, this bmc reads format %d", mpath, p.Manifest.Format, PlanFormat)
 	}
+	if err := p.Manifest.Validate(); err != nil {
+		return nil, fmt.Errorf("%s: %w", mpath, err)
+	}
 	for _, gi := range p.Manifest.Graphs {
 		gpath := filepath.Join(dir, gi.File)
 		m, err := graph.ReadFile(gpath)
@@ -254,6 +257,59 @@ func Load(dir string) (*Plan, error) {
 		p.Init[s.Key] = v
 	}
 	return p, nil
+}
+
+// Validate checks that a manifest is usable: a valid training setup, step
+// graphs and run counts that name listed graphs, an evaluation graph, and IO
+// that names declared state and inputs. Errors name the field.
+func (m *Manifest) Validate() error {
+	if err := m.Train.Validate(); err != nil {
+		return err
+	}
+	if m.Dataset.Spec.Sizes[datasets.Train] < m.Train.BatchSize {
+		return fmt.Errorf("dataset.spec.sizes.train is %d, smaller than train.batch_size %d", m.Dataset.Spec.Sizes[datasets.Train], m.Train.BatchSize)
+	}
+	graphs := map[string]bool{}
+	for _, g := range m.Graphs {
+		if graphs[g.Name] || g.Name == "" || g.File == "" || filepath.Base(g.File) != g.File {
+			return fmt.Errorf("graphs: entry %q (file %q) is repeated, unnamed or not a plain file name", g.Name, g.File)
+		}
+		graphs[g.Name] = true
+	}
+	if !graphs[EvalGraph] {
+		return fmt.Errorf("graphs: no %q graph", EvalGraph)
+	}
+	if len(m.StepGraphs) == 0 {
+		return fmt.Errorf("step_graphs is empty: a plan needs a training graph")
+	}
+	for _, g := range m.StepGraphs {
+		if !graphs[g] {
+			return fmt.Errorf("step_graphs: %q is not in graphs", g)
+		}
+	}
+	for _, r := range m.Runs {
+		if !graphs[r.Graph] || r.Count < 0 || (r.Per != "step" && r.Per != "epoch" && r.Per != "final") {
+			return fmt.Errorf("runs: %+v: want a listed graph, count ≥ 0 and per step, epoch or final", r)
+		}
+	}
+	state, inputs := map[string]bool{}, map[string]bool{}
+	for _, s := range m.State {
+		state[s.Key] = true
+		if s.Init != "params" && s.Init != "zeros" {
+			return fmt.Errorf("state %s: init is %q, want params or zeros", s.Key, s.Init)
+		}
+	}
+	for _, in := range m.Inputs {
+		inputs[in.Name] = true
+	}
+	for _, g := range m.Graphs {
+		for _, io := range append(append([]IO{}, g.Inputs...), g.Outputs...) {
+			if (io.Kind == IOState && !state[io.Key]) || (io.Kind == IOInput && !inputs[io.Key]) {
+				return fmt.Errorf("graphs: %s: %s %s reads %q, which is not declared", g.Name, io.Kind, io.Name, io.Key)
+			}
+		}
+	}
+	return nil
 }
 
 // checkContract compares a graph's inputs and outputs with its IO contract.

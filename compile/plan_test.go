@@ -326,3 +326,47 @@ func TestTrainConfigLR(t *testing.T) {
 		t.Errorf("without a scheduler LR(1000) = %g, want 0.01", got)
 	}
 }
+
+func TestLoadRejectsAnUnusableManifest(t *testing.T) {
+	tests := []struct {
+		name string
+		edit func(m map[string]any)
+		want []string
+	}{
+		{"zero batch", func(m map[string]any) { m["train"].(map[string]any)["batch_size"] = 0 }, []string{"train.batch_size"}},
+		{"no step graph", func(m map[string]any) { m["step_graphs"] = []any{} }, []string{"step_graphs"}},
+		{"unknown step graph", func(m map[string]any) { m["step_graphs"] = []any{"nope"} }, []string{"step_graphs", "nope"}},
+		{"bad run", func(m map[string]any) { m["runs"] = []any{map[string]any{"graph": "eval", "per": "hour", "count": 1}} }, []string{"runs"}},
+		{"undeclared state", func(m map[string]any) { m["state"] = []any{} }, []string{"not declared"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			dir := t.TempDir()
+			p, _, err := experiment.Compile(experiment.Request{Method: "baseline", Dataset: "synth-av", DataParams: map[string]string{"train": "64", "val": "8", "test": "8"}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := p.Save(dir); err != nil {
+				t.Fatal(err)
+			}
+			path := filepath.Join(dir, compile.ManifestFile)
+			data, _ := os.ReadFile(path)
+			var m map[string]any
+			if err := json.Unmarshal(data, &m); err != nil {
+				t.Fatal(err)
+			}
+			tt.edit(m)
+			data, _ = json.Marshal(m)
+			os.WriteFile(path, data, 0o644)
+			_, err = compile.Load(dir)
+			if err == nil {
+				t.Fatal("loaded")
+			}
+			for _, w := range append(tt.want, compile.ManifestFile) {
+				if !strings.Contains(err.Error(), w) {
+					t.Errorf("error %q lacks %q", err, w)
+				}
+			}
+		})
+	}
+}
