@@ -130,9 +130,6 @@ func (b *Builder) NewStep(name, role string, batch int) *Step {
 // Model is the model the step runs.
 func (s *Step) Model() *nn.Model { return s.b.model }
 
-// Name is the graph's name.
-func (s *Step) Name() string { return s.info.Name }
-
 func ioOf(v *graph.Value, kind IOKind, key string) IO {
 	return IO{Name: v.Name(), Kind: kind, Key: key, DType: v.DType().String(), Shape: v.Shape().Clone()}
 }

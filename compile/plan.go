@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"slices"
 
 	"bmc/datasets"
 	"bmc/graph"
@@ -349,5 +348,5 @@ func (m *Manifest) ModalityNames() []string {
 	for _, mod := range m.Model.Modalities {
 		names = append(names, mod.Name)
 	}
-	return slices.Clip(names)
+	return names
 }

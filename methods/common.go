@@ -39,16 +39,16 @@ func scaleModalityGrads(g *graph.Graph, params []nn.Param, grads map[string]*gra
 	}
 }
 
-// modalityWindow is the Go side of a modulation window: it sets a [1] input
+// modulationWindow is the Go side of a modulation window: it sets a [1] input
 // to 1 inside [starts, ends] (0-based epochs) and 0 outside.
-type modalityWindow struct {
+type modulationWindow struct {
 	input        string
 	starts, ends int
 }
 
-func (w modalityWindow) active(epoch int) bool { return epoch >= w.starts && epoch <= w.ends }
+func (w modulationWindow) active(epoch int) bool { return epoch >= w.starts && epoch <= w.ends }
 
-func (w modalityWindow) set(r Run) error {
+func (w modulationWindow) set(r Run) error {
 	buf, err := r.Input(w.input)
 	if err != nil {
 		return err

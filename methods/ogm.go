@@ -135,7 +135,7 @@ func unbiasedStd(g *graph.Graph, x *graph.Value) *graph.Value {
 }
 
 func (ogm) Schedule(m *compile.Manifest, hp Hyper) (Schedule, error) {
-	sch := &ogmSchedule{win: modalityWindow{input: ogmActive, starts: hp.Int("modulation_starts"), ends: hp.Int("modulation_ends")}}
+	sch := &ogmSchedule{win: modulationWindow{input: ogmActive, starts: hp.Int("modulation_starts"), ends: hp.Int("modulation_ends")}}
 	if hp.String("method") != "OGM" {
 		for _, in := range m.Inputs {
 			if len(in.Name) > len(ogmNoisePrefx) && in.Name[:len(ogmNoisePrefx)] == ogmNoisePrefx {
@@ -147,7 +147,7 @@ func (ogm) Schedule(m *compile.Manifest, hp Hyper) (Schedule, error) {
 }
 
 type ogmSchedule struct {
-	win   modalityWindow
+	win   modulationWindow
 	noise []string
 }
 

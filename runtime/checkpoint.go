@@ -121,12 +121,7 @@ func checkResumable(dir string) error {
 	if _, err := os.Stat(filepath.Join(dir, LastCheckpoint)); err != nil {
 		return fmt.Errorf("run %s cannot resume: no %s (it was stopped before its first epoch ended; start it afresh)", dir, LastCheckpoint)
 	}
-	probe, err := os.CreateTemp(dir, ".write-test")
-	if err != nil {
-		return fmt.Errorf("run directory %s is not writable: %w", dir, err)
-	}
-	probe.Close()
-	return os.Remove(probe.Name())
+	return checkWritable(dir)
 }
 
 // prepareRunDir creates the run directory and checks that it is writable
@@ -143,12 +138,7 @@ func prepareRunDir(dir string) error {
 			return fmt.Errorf("run directory %s already holds a run (%s); choose another --out, remove it, or continue it with --resume", dir, f)
 		}
 	}
-	probe, err := os.CreateTemp(dir, ".write-test")
-	if err != nil {
-		return fmt.Errorf("run directory %s is not writable: %w", dir, err)
-	}
-	probe.Close()
-	return os.Remove(probe.Name())
+	return checkWritable(dir)
 }
 
 // snapshot copies the current state.
@@ -164,4 +154,14 @@ func (pr *Program) snapshot() map[string][]float32 {
 func ReadCheckpoint(path string) (map[string][]float32, error) {
 	state, _, err := readCheckpointState(path)
 	return state, err
+}
+
+// checkWritable fails when a file cannot be created in dir.
+func checkWritable(dir string) error {
+	probe, err := os.CreateTemp(dir, ".write-test")
+	if err != nil {
+		return fmt.Errorf("run directory %s is not writable: %w", dir, err)
+	}
+	probe.Close()
+	return os.Remove(probe.Name())
 }
