@@ -29,7 +29,7 @@ func gradRule(op string) (gradFunc, bool) {
 }
 
 func gradFamilies() []func() map[string]gradFunc {
-	return []func() map[string]gradFunc{elementwiseGrad, matmulGrad, reduceGrad, shapeGrad, nnGrad}
+	return []func() map[string]gradFunc{elementwiseGrad, matmulGrad, reduceGrad, shapeGrad, nnGrad, convGrad, indexGrad}
 }
 
 // GradientOps lists every op that has a gradient rule, sorted.

@@ -108,6 +108,18 @@ func clipRule(n *graph.Node) (Cost, error) {
 }
 
 func rules() map[string]rule {
+	r := baseRules()
+	for _, family := range []map[string]rule{convRules(), indexRules()} {
+		for op, f := range family {
+			r[op] = f
+		}
+	}
+	return r
+}
+
+// baseRules are the rules of the elementwise, product, reduction, softmax and
+// data-movement ops.
+func baseRules() map[string]rule {
 	return map[string]rule{
 		// Elementwise arithmetic and functions: one per output element.
 		"Add": perOutput(1), "Sub": perOutput(1), "Mul": perOutput(1), "Div": perOutput(1), "Pow": perOutput(1),

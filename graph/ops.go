@@ -27,7 +27,7 @@ func shapeRule(op string) (ruleFunc, bool) {
 }
 
 func ruleFamilies() []func() map[string]ruleFunc {
-	return []func() map[string]ruleFunc{elementwiseRule, matmulRule, reduceRule, shapeOpRule, nnRule}
+	return []func() map[string]ruleFunc{elementwiseRule, matmulRule, reduceRule, shapeOpRule, nnRule, convRule, indexRule}
 }
 
 // Ops lists every op a bmc graph may contain, sorted.

@@ -1,0 +1,7 @@
+package compile
+
+// Gradient rules of the indexing ops (graph/ops_index.go).
+
+func indexGrad() map[string]gradFunc {
+	return map[string]gradFunc{}
+}

@@ -1,0 +1,7 @@
+package graph
+
+// Indexing ops: gathers and scatters.
+
+func indexRule() map[string]ruleFunc {
+	return map[string]ruleFunc{}
+}
