@@ -22,8 +22,12 @@ func indexCases() []Case {
 		{Name: "GatherElements/axis0", Inputs: []Input{f32(3, 2), ints(graph.Shape{4, 2}, 2, 0, 2, 1, 0, 1, 2, 2)},
 			Build: func(g *graph.Graph, x []*graph.Value) *graph.Value { return g.GatherElements(x[0], x[1], 0) }},
 		{Name: "ScatterElements/none", Inputs: []Input{f32(4, 3), ints(graph.Shape{2, 3}, 1, 0, 3, 2, 3, 0), f32(2, 3)},
-			Build: func(g *graph.Graph, x []*graph.Value) *graph.Value { return g.ScatterElements(x[0], x[1], x[2], 0, false) }},
+			Build: func(g *graph.Graph, x []*graph.Value) *graph.Value {
+				return g.ScatterElements(x[0], x[1], x[2], 0, false)
+			}},
 		{Name: "ScatterElements/add-repeated", Inputs: []Input{f32(4, 3), ints(graph.Shape{3, 3}, 1, 0, 3, 1, 0, 3, 2, 2, 3), f32(3, 3)},
-			Build: func(g *graph.Graph, x []*graph.Value) *graph.Value { return g.ScatterElements(x[0], x[1], x[2], 0, true) }},
+			Build: func(g *graph.Graph, x []*graph.Value) *graph.Value {
+				return g.ScatterElements(x[0], x[1], x[2], 0, true)
+			}},
 	}
 }
