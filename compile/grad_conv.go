@@ -59,7 +59,11 @@ func gradConv(b *gradBuilder, n *graph.Node, dy []*graph.Value) ([]*graph.Value,
 	}
 	out := make([]*graph.Value, len(n.Inputs))
 	out[0] = b.convInputGrad(dy[0], n.Inputs[1], geo)
-	out[1] = b.convWeightGrad(n.Inputs[0], dy[0], geo)
+	if geo.group == 1 && geo.c < minGatherChannels {
+		out[1] = b.convWeightGradByConv(n.Inputs[0], dy[0], geo)
+	} else {
+		out[1] = b.convWeightGrad(n.Inputs[0], dy[0], geo)
+	}
 	if len(n.Inputs) == 3 && n.Inputs[2] != nil {
 		axes := []int64{0}
 		for i := range geo.win.Rank() {
@@ -109,58 +113,113 @@ func (b *gradBuilder) padSpatial(x *graph.Value, first int, pads []int64) *graph
 	return b.g.Pad(x, full...)
 }
 
-// convWeightGrad computes dW [M, C/G, k…] as an im2col matrix product:
+// convWeightGrad computes dW [M, C/G, k…] as a sum over kernel taps of
+// matrix products (im2col one tap at a time):
 //
-//	cols[g, c·K + k, n·P + o] = xpad[n, g·C/G + c, o·s + k·d]   (one strided Slice per tap k)
-//	dW[g·M/G + m, c·K + k]    = Σ_q dY[n, g·M/G + m, o] · cols[g, c·K + k, q]   (q = n·P + o)
+//	cols_k[n·P + o, c] = xpad[n, c, o·s + k·d]          (P output positions o)
+//	dW[m, c, k]        = Σ_q dY[n, m, o] · cols_k[q, c]  (q = n·P + o, per group)
 //
-// The input is transposed once to [G, C/G, N, spatial…] so that every tap's
-// Slice is a block of whole rows and the taps concatenate on an outer axis.
-// With one group the product is a single Gemm with B transposed; with more
-// it is a batched MatMul.
+// The padded input is transposed once to channels-last [N, ΠS, C]; each
+// cols_k is one Gather of whole channel rows along the flattened spatial
+// axis, at a constant index shifted by the tap's offset. Gathering one tap
+// at a time keeps each operand of the MatMul in cache; a Slice-based
+// im2col runs element by element in ORT and is several times slower
+// (docs/performance.md, "Conv backward lowerings").
 func (b *gradBuilder) convWeightGrad(x, dy *graph.Value, geo convGeom) *graph.Value {
 	g, win, r := b.g, geo.win, geo.win.Rank()
 	cg, mg := geo.c/geo.group, geo.m/geo.group
 	taps := graph.Shape(win.Kernel).Size()
 	p := graph.Shape(geo.out).Size()
 
-	// x [N, C, S…] → [G, C/G, N, S…], padded.
-	xs := append([]int64{geo.n, geo.group, cg}, geo.in...)
-	perm := append([]int64{1, 2, 0}, spatialAxes(3, r)...)
-	xt := b.padSpatial(g.Transpose(g.Reshape(x, xs...), perm...), 3, win.Pads)
-
-	pieces := make([]*graph.Value, 0, taps)
-	for _, k := range offsets(win.Kernel) {
-		starts, ends, steps := make([]int64, r), make([]int64, r), make([]int64, r)
-		whole := true
-		for i := range r {
-			starts[i] = k[i] * win.Dilations[i]
-			ends[i] = starts[i] + win.Strides[i]*(geo.out[i]-1) + 1
-			steps[i] = win.Strides[i]
-			whole = whole && starts[i] == 0 && steps[i] == 1 && ends[i] == xt.Shape()[3+i]
-		}
-		if whole {
-			pieces = append(pieces, xt)
-		} else {
-			pieces = append(pieces, g.Slice(xt, starts, ends, spatialAxes(3, r), steps))
-		}
-	}
-	cols := pieces[0]
-	if len(pieces) > 1 {
-		// Concatenating [G, C/G, N, O…] pieces on axis 2 lays them out as
-		// [G, C/G, K, N, O…].
-		cols = g.Concat(2, pieces...)
-	}
+	xp := b.padSpatial(x, 2, win.Pads)
+	padded := xp.Shape()[2:]
+	// [N, C, S…] → [N, S…, C] → [N, ΠS, C].
+	xt := g.Reshape(g.Transpose(xp, append(append([]int64{0}, spatialAxes(2, r)...), 1)...), geo.n, padded.Size(), geo.c)
 	// dY [N, M, O…] → [M, N, O…] → [G, M/G, N·P].
-	dyt := g.Transpose(dy, append([]int64{1, 0}, spatialAxes(2, r)...)...)
-	wshape := append([]int64{geo.m, cg}, win.Kernel...)
-	if geo.group == 1 {
-		dw := g.Gemm(g.Reshape(dyt, geo.m, geo.n*p), g.Reshape(cols, cg*taps, geo.n*p), nil, false, true, 1, 1)
-		return g.Reshape(dw, wshape...)
+	dyt := g.Reshape(g.Transpose(dy, append([]int64{1, 0}, spatialAxes(2, r)...)...), geo.group, mg, geo.n*p)
+
+	// Row-major element strides of the padded spatial axes.
+	elem := make([]int64, r)
+	acc := int64(1)
+	for i := r - 1; i >= 0; i-- {
+		elem[i] = acc
+		acc *= padded[i]
 	}
-	colsT := g.Transpose(g.Reshape(cols, geo.group, cg*taps, geo.n*p), 0, 2, 1)
-	dw := g.MatMul(g.Reshape(dyt, geo.group, mg, geo.n*p), colsT)
-	return g.Reshape(dw, wshape...)
+	base := b.outputPositions(win, elem, geo.out)
+	parts := make([]*graph.Value, 0, taps)
+	for _, k := range offsets(win.Kernel) {
+		var off int64
+		for i := range r {
+			off += k[i] * win.Dilations[i] * elem[i]
+		}
+		idx := base
+		if off != 0 {
+			idx = g.Add(base, g.ConstInt(off))
+		}
+		cols := g.Gather(xt, idx, 1) // [N, P, C]
+		if geo.group == 1 {
+			cols = g.Reshape(cols, 1, geo.n*p, geo.c)
+		} else {
+			cols = g.Transpose(g.Reshape(cols, geo.n*p, geo.group, cg), 1, 0, 2)
+		}
+		parts = append(parts, g.MatMul(dyt, cols)) // [G, M/G, C/G]
+	}
+	dw := parts[0]
+	if taps > 1 {
+		dw = g.Concat(2, parts...) // [G, M/G, K·C/G]
+	}
+	dw = g.Transpose(g.Reshape(dw, geo.m, taps, cg), 0, 2, 1)
+	return g.Reshape(dw, append([]int64{geo.m, cg}, win.Kernel...)...)
+}
+
+// minGatherChannels is the channel count from which the gathered im2col of
+// convWeightGrad beats convWeightGradByConv: its Gathers copy rows of C
+// floats, which for the 1- and 3-channel stems of ResNet18 are too short
+// (measured in docs/performance.md, "Conv backward lowerings").
+const minGatherChannels = 16
+
+// convWeightGradByConv computes dW of a one-group Conv as a Conv itself:
+// the input with batch and channels swapped, [C, N, S…], correlated with the
+// output gradient as the kernel, [M, N, O…], dilated by the stride and
+// strided by the dilation, gives [C, M, k'…] ⊇ dWᵀ:
+//
+//	Σ_n Σ_o xpad[n, c, o·s + i·d] · dY[n, m, o] = dW[m, c, i].
+func (b *gradBuilder) convWeightGradByConv(x, dy *graph.Value, geo convGeom) *graph.Value {
+	g, win, r := b.g, geo.win, geo.win.Rank()
+	swap := append([]int64{1, 0}, spatialAxes(2, r)...)
+	c := g.Conv(g.Transpose(x, swap...), g.Transpose(dy, swap...), nil,
+		graph.ConvOpts{Strides: win.Dilations, Dilations: win.Strides, Pads: win.Pads})
+	if !slices.Equal(c.Shape()[2:], graph.Shape(win.Kernel)) {
+		c = g.Slice(c, make([]int64, r), win.Kernel, spatialAxes(2, r), nil)
+	}
+	return g.Transpose(c, swap...)
+}
+
+// outputPositions is the int64 [P] index, into a flattened padded input
+// with element strides elem, of every output position's first tap:
+// Σ_i o_i·s_i·elem_i. It is a sum of broadcast per-axis vectors, so the
+// graph stores ΣO numbers rather than ΠO.
+func (b *gradBuilder) outputPositions(win graph.Window, elem, out []int64) *graph.Value {
+	g, r := b.g, win.Rank()
+	var idx *graph.Value
+	for i := range r {
+		shape := make(graph.Shape, r)
+		for j := range shape {
+			shape[j] = 1
+		}
+		shape[i] = out[i]
+		v := make([]int64, out[i])
+		for o := range v {
+			v[o] = int64(o) * win.Strides[i] * elem[i]
+		}
+		c := g.Constant(graph.Int64Tensor(shape, v))
+		if idx == nil {
+			idx = c
+		} else {
+			idx = g.Add(idx, c)
+		}
+	}
+	return g.Reshape(idx, graph.Shape(out).Size())
 }
 
 // flippedWeights turns Conv weights [M, C/G, k…] into the weights of the
