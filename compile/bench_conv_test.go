@@ -82,17 +82,11 @@ func convLowerings() []lowering {
 		{"forward", func(g *graph.Graph, l convLayer, x, w, _ *graph.Value) (*graph.Value, error) {
 			return g.Conv(x, w, nil, l.opts()), nil
 		}},
-		{"dX/bmc-polyphase", bmcGrad(0)},
-		// The textbook input gradient: one ConvTranspose with the forward's
-		// geometry and the output padding that restores the input size.
-		{"dX/convtranspose", func(g *graph.Graph, l convLayer, x, w, dy *graph.Value) (*graph.Value, error) {
-			var outPad []int64
-			for i := range 2 {
-				outPad = append(outPad, x.Shape()[2+i]-(l.stride*(dy.Shape()[2+i]-1)+w.Shape()[2+i]-2*l.pad))
-			}
-			return g.ConvTranspose(dy, w, l.opts(), outPad), nil
-		}},
-		{"dW/bmc-im2col-gemm", bmcGrad(1)},
+		// bmc's rule: one ConvTranspose.
+		{"dX/bmc", bmcGrad(0)},
+		// bmc's rule: per-tap gathered im2col and MatMuls, one Gemm over an
+		// element-gathered im2col for small maps, or a Conv for the stems.
+		{"dW/bmc", bmcGrad(1)},
 		// The textbook weight gradient: a Conv of the channel-transposed
 		// input with the channel-transposed output gradient as its kernel
 		// (dilation = stride), cropped to the kernel size.
@@ -142,29 +136,32 @@ func BenchmarkConvBackward(b *testing.B) {
 }
 
 func benchLowering(b *testing.B, l convLayer, low lowering) {
-	g := graph.New("bench")
-	x := g.Input("x", graph.Float32, l.x)
-	w := g.Input("w", graph.Float32, l.w)
-	y := g.Conv(x, w, nil, l.opts())
+	g := graph.New("shape")
+	ys := g.Conv(g.Input("x", graph.Float32, l.x), g.Input("w", graph.Float32, l.w), nil, l.opts()).Shape()
 	if err := g.Err(); err != nil {
 		b.Fatal(err)
 	}
-	ys := y.Shape()
 	g = graph.New("bench")
-	x = g.Input("x", graph.Float32, l.x)
-	w = g.Input("w", graph.Float32, l.w)
+	x := g.Input("x", graph.Float32, l.x)
+	w := g.Input("w", graph.Float32, l.w)
 	dy := g.Input("dy", graph.Float32, ys)
 	out, err := low.build(g, l, x, w, dy)
 	if err != nil {
 		b.Fatal(err)
 	}
+	runBench(b, g, out, 2*ys.Size()*l.w[1:].Size())
+}
+
+// runBench runs the graph computing out on one ORT thread, feeding random
+// values to the inputs it still reads after pruning, and reports CPU time
+// and fwd FLOPs per CPU second.
+func runBench(b *testing.B, g *graph.Graph, out *graph.Value, fwdFLOPs int64) {
 	g.Output("out", out)
 	g.Prune()
 	data, err := graph.Marshal(&graph.Model{Graph: g})
 	if err != nil {
 		b.Fatal(err)
 	}
-	// Only the inputs the pruned graph still reads are fed.
 	used := map[*graph.Value]bool{}
 	for _, n := range g.Nodes() {
 		for _, in := range n.Inputs {
@@ -174,7 +171,7 @@ func benchLowering(b *testing.B, l convLayer, low lowering) {
 	var names []string
 	var tensors []*runtime.Tensor
 	rng := rand.New(rand.NewPCG(1, 2))
-	for _, v := range []*graph.Value{x, w, dy} {
+	for _, v := range g.Inputs() {
 		if !used[v] {
 			continue
 		}
@@ -211,9 +208,45 @@ func benchLowering(b *testing.B, l convLayer, low lowering) {
 	}
 	b.StopTimer()
 	cpu := (cpuTime(b) - cpu0).Seconds() / float64(b.N)
-	fwd := 2 * ys.Size() * l.w[1:].Size()
 	b.ReportMetric(cpu*1e3, "cpu-ms/op")
-	b.ReportMetric(float64(fwd)/cpu/1e9, "fwd-GFLOP/cpu-s")
+	if fwdFLOPs > 0 {
+		b.ReportMetric(float64(fwdFLOPs)/cpu/1e9, "fwd-GFLOP/cpu-s")
+	}
+}
+
+// BenchmarkPoolBackward times ResNet18's 3×3 stride-2 max pool (forward with
+// Indices, and its gradient: a scatter-add over the flattened input) and
+// the final global average pool's gradient, on the stem outputs of both
+// inputs:
+// go test -run '^$' -bench PoolBackward -benchtime 10x ./compile
+func BenchmarkPoolBackward(b *testing.B) {
+	pool := graph.PoolOpts{Kernel: []int64{3, 3}, Strides: []int64{2, 2}, Pads: []int64{1, 1, 1, 1}}
+	for _, in := range []struct {
+		name string
+		x    graph.Shape
+	}{{"visual", graph.Shape{8, 64, 56, 56}}, {"audio", graph.Shape{8, 64, 128, 32}}} {
+		b.Run(in.name+"/maxpool/forward", func(b *testing.B) {
+			g := graph.New("bench")
+			y, _ := g.MaxPool(g.Input("x", graph.Float32, in.x), pool)
+			runBench(b, g, y, 0)
+		})
+		b.Run(in.name+"/maxpool/forward-without-indices", func(b *testing.B) {
+			g := graph.New("bench")
+			y := g.Apply("MaxPool", []*graph.Value{g.Input("x", graph.Float32, in.x)}, graph.Attrs{"kernel_shape": pool.Kernel, "strides": pool.Strides, "pads": pool.Pads}, 1)[0]
+			runBench(b, g, y, 0)
+		})
+		b.Run(in.name+"/maxpool/forward+dX", func(b *testing.B) {
+			g := graph.New("bench")
+			x := g.Input("x", graph.Float32, in.x)
+			y, _ := g.MaxPool(x, pool)
+			dy := g.Input("dy", graph.Float32, y.Shape())
+			grads, err := compile.GradientsWithSeed(g, y, dy, []*graph.Value{x})
+			if err != nil {
+				b.Fatal(err)
+			}
+			runBench(b, g, grads[0], 0)
+		})
+	}
 }
 
 // cpuTime is the CPU time the process has used. On a loaded machine it
