@@ -12,6 +12,7 @@ import (
 	"bmc/graph"
 	"bmc/graph/nn"
 	"bmc/internal/atomicfile"
+	"bmc/pretrained"
 	"bmc/safetensors"
 )
 
@@ -140,6 +141,8 @@ type Manifest struct {
 	// (a method's schedule may choose among them).
 	StepGraphs []string `json:"step_graphs"`
 	Runs       []Run    `json:"runs"`
+	// Pretrained records the weight files loaded into the initial values.
+	Pretrained []pretrained.Report `json:"pretrained,omitempty"`
 	// Flops is the static FLOPs report of the plan (package flops), recorded
 	// when the plan is compiled; `bmc flops` recounts from the graphs.
 	Flops json.RawMessage `json:"flops,omitempty"`

@@ -25,7 +25,11 @@ type FileConfig struct {
 	Encoder  string         `yaml:"encoder,omitempty"`
 	// Encoders are per-modality encoders (modality → spec).
 	Encoders map[string]string `yaml:"encoders,omitempty"`
-	Train    TrainFile         `yaml:"train,omitempty"`
+	// Pretrained maps modalities to weight files; AllowMissing tolerates
+	// tensors those files lack.
+	Pretrained   map[string]string `yaml:"pretrained,omitempty"`
+	AllowMissing bool              `yaml:"allow_missing,omitempty"`
+	Train        TrainFile         `yaml:"train,omitempty"`
 }
 
 // TrainFile is the train section of a configuration file; absent fields keep
@@ -61,7 +65,8 @@ func ReadConfig(path string) (Request, error) {
 	if err := dec.Decode(&fc); err != nil && !errors.Is(err, io.EOF) {
 		return Request{}, fmt.Errorf("%s: %w", path, err)
 	}
-	r := Request{Method: fc.Method, Dataset: fc.Dataset, Preset: fc.Preset, DataRoot: fc.DataRoot, Encoder: fc.Encoder, Encoders: fc.Encoders}
+	r := Request{Method: fc.Method, Dataset: fc.Dataset, Preset: fc.Preset, DataRoot: fc.DataRoot, Encoder: fc.Encoder, Encoders: fc.Encoders,
+		Pretrained: fc.Pretrained, AllowMissing: fc.AllowMissing}
 	if r.Hyper, err = scalars(fc.Hyper); err != nil {
 		return Request{}, fmt.Errorf("%s: field hyper: %w", path, err)
 	}
@@ -139,6 +144,8 @@ func Merge(file, flags Request) Request {
 		r.Encoders = nil
 	}
 	r.Encoders = mergeMaps(r.Encoders, flags.Encoders)
+	r.Pretrained = mergeMaps(file.Pretrained, flags.Pretrained)
+	r.AllowMissing = file.AllowMissing || flags.AllowMissing
 	r.Hyper = mergeMaps(file.Hyper, flags.Hyper)
 	r.DataParams = mergeMaps(file.DataParams, flags.DataParams)
 	r.Train = file.Train.merge(flags.Train)

@@ -7,6 +7,8 @@ package experiment
 import (
 	"encoding/json"
 	"fmt"
+	"maps"
+	"slices"
 	"sort"
 	"strings"
 
@@ -16,6 +18,7 @@ import (
 	"bmc/graph"
 	"bmc/graph/nn"
 	"bmc/methods"
+	"bmc/pretrained"
 )
 
 // Request is one experiment to compile.
@@ -32,6 +35,11 @@ type Request struct {
 	// Encoders override the encoder of single modalities (modality → spec),
 	// after Encoder.
 	Encoders map[string]string
+	// Pretrained maps modalities to weight files (safetensors or ONNX)
+	// loaded onto their encoders; AllowMissing keeps the initial values of
+	// tensors a file lacks or has with another shape instead of failing.
+	Pretrained   map[string]string
+	AllowMissing bool
 	// Preset names the training preset (default: PresetDefault).
 	Preset string
 	// Train overrides preset fields: only the non-zero ones apply.
@@ -235,6 +243,9 @@ func Compile(r Request) (*compile.Plan, datasets.Dataset, error) {
 	if err != nil {
 		return nil, nil, err
 	}
+	if err := r.loadPretrained(plan, model); err != nil {
+		return nil, nil, err
+	}
 	report, err := flops.PlanReport(plan)
 	if err != nil {
 		return nil, nil, err
@@ -243,6 +254,28 @@ func Compile(r Request) (*compile.Plan, datasets.Dataset, error) {
 		return nil, nil, err
 	}
 	return plan, data, nil
+}
+
+// loadPretrained puts the pretrained weights into the plan's initial values
+// and records what each file gave.
+func (r Request) loadPretrained(plan *compile.Plan, model *nn.Model) error {
+	for _, mod := range slices.Sorted(maps.Keys(r.Pretrained)) {
+		path := r.Pretrained[mod]
+		tensors, skipped, err := pretrained.ReadFile(path)
+		if err != nil {
+			return fmt.Errorf("pretrained weights for modality %s: %w", mod, err)
+		}
+		rep, err := pretrained.Apply(plan.Init, model, mod, tensors, skipped)
+		if err != nil {
+			return fmt.Errorf("%s: %w", path, err)
+		}
+		rep.File = path
+		if err := rep.Check(r.AllowMissing); err != nil {
+			return err
+		}
+		plan.Manifest.Pretrained = append(plan.Manifest.Pretrained, rep)
+	}
+	return nil
 }
 
 // Schedule creates a plan's method schedule.
