@@ -1,0 +1,223 @@
+package nn_test
+
+import (
+	"encoding/json"
+	"math"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+
+	"bmc/graph"
+	"bmc/graph/nn"
+	"bmc/runtime"
+)
+
+// transformerFixture is one file written by tools/fixtures/transformer/make.py:
+// a PyTorch encoder's eval-mode output for formula weights and a formula
+// input, and its state_dict keys at the small and the full configuration.
+type transformerFixture struct {
+	Kind        string     `json:"kind"`
+	InputShape  []int64    `json:"input_shape"`
+	OutputShape []int64    `json:"output_shape"`
+	Output      []float64  `json:"output"`
+	Keys        []keyShape `json:"keys"`
+	FullKeys    []keyShape `json:"full_keys"`
+}
+
+type keyShape struct {
+	Name  string  `json:"name"`
+	Shape []int64 `json:"shape"`
+}
+
+func readFixture(t *testing.T, kind string) transformerFixture {
+	t.Helper()
+	path := filepath.Join("testdata", "transformer", kind+".json")
+	data, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var f transformerFixture
+	if err := json.Unmarshal(data, &f); err != nil {
+		t.Fatalf("%s: %v", path, err)
+	}
+	if f.Kind != kind || len(f.Keys) == 0 || len(f.Output) == 0 {
+		t.Fatalf("%s: kind %q, %d keys, %d outputs: not a %s fixture", path, f.Kind, len(f.Keys), len(f.Output), kind)
+	}
+	return f
+}
+
+// backboneCase is one encoder at the fixture's small configuration and at
+// its full size.
+type backboneCase struct {
+	kind        string
+	options     nn.Options
+	full        nn.Options
+	fullShape   graph.Shape // one sample at full size
+	tokens      bool        // int64 token ids instead of floats
+	vocab       int64
+	description string
+}
+
+func backboneCases() []backboneCase {
+	return []backboneCase{
+		{kind: "transformer", description: "CMU-MOSEI transformer, d_model 32, 2 heads, ff 48, 2 layers",
+			options: nn.Options{"d_model": 32, "heads": 2, "ff": 48, "layers": 2},
+			full:    nil, fullShape: graph.Shape{50, 74}},
+	}
+}
+
+// modelOf wraps one encoder in a two-class model with modality "x".
+func modelOf(t *testing.T, kind string, opts nn.Options, shape graph.Shape) *nn.Model {
+	t.Helper()
+	m, err := nn.New(nn.ModelSpec{
+		Modalities: []nn.ModalitySpec{{Name: "x", Shape: shape, Encoder: nn.EncoderSpec{Kind: kind, Options: opts}}},
+		Classes:    2, Fusion: nn.FusionConcat,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return m
+}
+
+// encoderKeys are the modality's parameter names without the model's prefix.
+func encoderKeys(m *nn.Model) []keyShape {
+	var out []keyShape
+	for _, p := range m.Params() {
+		if p.Modality == "x" {
+			out = append(out, keyShape{Name: strings.TrimPrefix(p.Name, nn.EncoderPrefix("x")), Shape: p.Shape})
+		}
+	}
+	return out
+}
+
+func sameKeys(t *testing.T, what string, got, want []keyShape) {
+	t.Helper()
+	n := max(len(got), len(want))
+	for i := range n {
+		var g, w keyShape
+		if i < len(got) {
+			g = got[i]
+		}
+		if i < len(want) {
+			w = want[i]
+		}
+		if g.Name != w.Name || !slices.Equal(g.Shape, w.Shape) {
+			t.Errorf("%s key %d: bmc %s %v, PyTorch %s %v", what, i, g.Name, g.Shape, w.Name, w.Shape)
+		}
+	}
+}
+
+func TestBackboneKeysMatchPyTorch(t *testing.T) {
+	for _, tc := range backboneCases() {
+		t.Run(tc.kind, func(t *testing.T) {
+			f := readFixture(t, tc.kind)
+			sameKeys(t, "small", encoderKeys(modelOf(t, tc.kind, tc.options, f.InputShape[1:])), f.Keys)
+			sameKeys(t, "full", encoderKeys(modelOf(t, tc.kind, tc.full, tc.fullShape)), f.FullKeys)
+		})
+	}
+}
+
+// formulaWeight is make.py's weight formula: tensor k, flat index i.
+func formulaWeight(k, i int) float32 { return float32(0.3 * math.Sin(0.37*float64(i)+float64(k))) }
+
+// TestBackbonesMatchPyTorch runs each encoder in evaluation mode on ONNX
+// Runtime with make.py's formula weights and input and compares the
+// features with PyTorch's.
+func TestBackbonesMatchPyTorch(t *testing.T) {
+	for _, tc := range backboneCases() {
+		t.Run(tc.kind, func(t *testing.T) {
+			f := readFixture(t, tc.kind)
+			m := modelOf(t, tc.kind, tc.options, f.InputShape[1:])
+			g := graph.New(tc.kind)
+			b := m.GraphInputs(g)
+			dtype := graph.Float32
+			if tc.tokens {
+				dtype = graph.Int64
+			}
+			x := g.Input("x", dtype, f.InputShape)
+			out, err := m.Forward(g, b, map[string]*graph.Value{"x": x}, nn.Eval)
+			if err != nil {
+				t.Fatal(err)
+			}
+			g.Output("features", out.Features["x"])
+			g.Prune()
+			if err := g.Err(); err != nil {
+				t.Fatal(err)
+			}
+			data, err := graph.Marshal(&graph.Model{Graph: g})
+			if err != nil {
+				t.Fatal(err)
+			}
+			index := map[string]int{}
+			for k, key := range f.Keys {
+				index[nn.EncoderPrefix("x")+key.Name] = k
+			}
+			var names []string
+			var ins []*runtime.Tensor
+			for _, v := range g.Inputs() {
+				names = append(names, v.Name())
+				switch k, ok := index[v.Name()]; {
+				case v == x && tc.tokens:
+					ids := make([]int64, v.Shape().Size())
+					for i := range ids {
+						ids[i] = (7*int64(i) + 3) % tc.vocab
+					}
+					ins = append(ins, int64Tensor(t, v.Shape(), ids))
+				case v == x:
+					vals := make([]float32, v.Shape().Size())
+					for i := range vals {
+						vals[i] = float32(math.Sin(0.13*float64(i) + 0.5))
+					}
+					ins = append(ins, tensor(t, v.Shape(), vals))
+				case ok:
+					vals := make([]float32, v.Shape().Size())
+					for i := range vals {
+						vals[i] = formulaWeight(k, i)
+					}
+					ins = append(ins, tensor(t, v.Shape(), vals))
+				case strings.HasPrefix(v.Name(), "fusion_module."):
+					ins = append(ins, tensor(t, v.Shape(), nil)) // unused: the graph ends at the features
+				default:
+					t.Fatalf("graph input %s is neither the data nor a parameter", v.Name())
+				}
+			}
+			y := tensor(t, f.OutputShape, nil)
+			s, err := runtime.NewSession(data, names, []string{"features"}, runtime.Options{Threads: 1})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer s.Close()
+			if err := s.Run(ins, []*runtime.Tensor{y}); err != nil {
+				t.Fatal(err)
+			}
+			if len(y.F32) != len(f.Output) {
+				t.Fatalf("%d features, PyTorch gives %d", len(y.F32), len(f.Output))
+			}
+			scale := 0.0
+			for _, w := range f.Output {
+				scale = max(scale, math.Abs(w))
+			}
+			worst := 0.0
+			for i, w := range f.Output {
+				worst = max(worst, math.Abs(float64(y.F32[i])-w)/scale)
+			}
+			t.Logf("%s: max |bmc − PyTorch| / max|PyTorch| = %.2g over %d features", tc.description, worst, len(f.Output))
+			if worst > 1e-4 {
+				t.Errorf("features differ from PyTorch's by %.3g relative (tolerance 1e-4); first values %v vs %v", worst, y.F32[:4], f.Output[:4])
+			}
+		})
+	}
+}
+
+func int64Tensor(t *testing.T, shape graph.Shape, vals []int64) *runtime.Tensor {
+	t.Helper()
+	x, err := runtime.NewInt64(shape)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { x.Close() })
+	copy(x.I64, vals)
+	return x
+}
