@@ -70,6 +70,7 @@ func encoderKinds() map[string]func(EncoderSpec) (Encoder, error) {
 		"linear":      newMLP,
 		"mlp":         newMLP,
 		"transformer": newTransformer,
+		"vit_b_16":    newViT,
 	}
 }
 

@@ -51,7 +51,10 @@ func readFixture(t *testing.T, kind string) transformerFixture {
 // backboneCase is one encoder at the fixture's small configuration and at
 // its full size.
 type backboneCase struct {
-	kind        string
+	name   string
+	kind   string
+	sample graph.Shape // one sample's shape when not the fixture's
+
 	options     nn.Options
 	full        nn.Options
 	fullShape   graph.Shape // one sample at full size
@@ -65,7 +68,28 @@ func backboneCases() []backboneCase {
 		{kind: "transformer", description: "CMU-MOSEI transformer, d_model 32, 2 heads, ff 48, 2 layers",
 			options: nn.Options{"d_model": 32, "heads": 2, "ff": 48, "layers": 2},
 			full:    nil, fullShape: graph.Shape{50, 74}},
+		{kind: "vit_b_16", description: "ViT, image 32, patch 16, width 32, 2 layers, 2 heads, MLP 64",
+			options: nn.Options{"width": 32, "layers": 2, "heads": 2, "mlp": 64},
+			full:    nil, fullShape: graph.Shape{3, 224, 224}},
+		{name: "vit_b_16/clip", kind: "vit_b_16", description: "ViT on a one-frame clip (3, 1, 32, 32)", sample: graph.Shape{3, 1, 32, 32},
+			options: nn.Options{"width": 32, "layers": 2, "heads": 2, "mlp": 64},
+			full:    nil, fullShape: graph.Shape{3, 1, 224, 224}},
 	}
+}
+
+func (tc backboneCase) caseName() string {
+	if tc.name != "" {
+		return tc.name
+	}
+	return tc.kind
+}
+
+// sampleShape is one sample's input shape.
+func (tc backboneCase) sampleShape(f transformerFixture) graph.Shape {
+	if tc.sample != nil {
+		return tc.sample
+	}
+	return f.InputShape[1:]
 }
 
 // modelOf wraps one encoder in a two-class model with modality "x".
@@ -111,9 +135,9 @@ func sameKeys(t *testing.T, what string, got, want []keyShape) {
 
 func TestBackboneKeysMatchPyTorch(t *testing.T) {
 	for _, tc := range backboneCases() {
-		t.Run(tc.kind, func(t *testing.T) {
+		t.Run(tc.caseName(), func(t *testing.T) {
 			f := readFixture(t, tc.kind)
-			sameKeys(t, "small", encoderKeys(modelOf(t, tc.kind, tc.options, f.InputShape[1:])), f.Keys)
+			sameKeys(t, "small", encoderKeys(modelOf(t, tc.kind, tc.options, tc.sampleShape(f))), f.Keys)
 			sameKeys(t, "full", encoderKeys(modelOf(t, tc.kind, tc.full, tc.fullShape)), f.FullKeys)
 		})
 	}
@@ -127,16 +151,17 @@ func formulaWeight(k, i int) float32 { return float32(0.3 * math.Sin(0.37*float6
 // features with PyTorch's.
 func TestBackbonesMatchPyTorch(t *testing.T) {
 	for _, tc := range backboneCases() {
-		t.Run(tc.kind, func(t *testing.T) {
+		t.Run(tc.caseName(), func(t *testing.T) {
 			f := readFixture(t, tc.kind)
-			m := modelOf(t, tc.kind, tc.options, f.InputShape[1:])
+			sample := tc.sampleShape(f)
+			m := modelOf(t, tc.kind, tc.options, sample)
 			g := graph.New(tc.kind)
 			b := m.GraphInputs(g)
 			dtype := graph.Float32
 			if tc.tokens {
 				dtype = graph.Int64
 			}
-			x := g.Input("x", dtype, f.InputShape)
+			x := g.Input("x", dtype, append(graph.Shape{f.InputShape[0]}, sample...))
 			out, err := m.Forward(g, b, map[string]*graph.Value{"x": x}, nn.Eval)
 			if err != nil {
 				t.Fatal(err)
