@@ -312,6 +312,19 @@ func (r *randomInput) draw(seed uint64, key string, step uint64) {
 	}
 }
 
+// RandomInput is the last draw of one of a graph's random inputs.
+func (pr *Program) RandomInput(graphName, key string) ([]float32, error) {
+	bg, ok := pr.graphs[graphName]
+	if !ok {
+		return nil, fmt.Errorf("no graph %s", graphName)
+	}
+	r, ok := bg.random[key]
+	if !ok {
+		return nil, fmt.Errorf("graph %s has no random input %q", graphName, key)
+	}
+	return r.t.F32, nil
+}
+
 // Input is the buffer of a runtime input.
 func (pr *Program) Input(name string) ([]float32, error) {
 	t, ok := pr.inputs[name]
