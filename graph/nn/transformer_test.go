@@ -9,6 +9,7 @@ import (
 	"strings"
 	"testing"
 
+	"bmc/compile"
 	"bmc/graph"
 	"bmc/graph/nn"
 	"bmc/runtime"
@@ -245,4 +246,133 @@ func int64Tensor(t *testing.T, shape graph.Shape, vals []int64) *runtime.Tensor 
 	t.Cleanup(func() { x.Close() })
 	copy(x.I64, vals)
 	return x
+}
+
+// TestBackboneParamsAllGetGradients differentiates Σ features⊙R of each
+// encoder at its small size in training mode (dropout masks fed as a fixed
+// pattern of kept and dropped elements) with respect to every parameter,
+// from the initial values, and checks that each parameter's gradient is
+// nonzero. The one exception is the key bias of attention: adding a
+// constant to every key's score leaves the softmax unchanged, so its
+// gradient vanishes (in PyTorch too).
+func TestBackboneParamsAllGetGradients(t *testing.T) {
+	for _, tc := range backboneCases() {
+		t.Run(tc.caseName(), func(t *testing.T) {
+			f := readFixture(t, tc.kind)
+			m := modelOf(t, tc.kind, trainOptions(tc.options), tc.sampleShape(f))
+			g := graph.New(tc.kind)
+			b := m.GraphInputs(g)
+			dtype := graph.Float32
+			if tc.tokens {
+				dtype = graph.Int64
+			}
+			x := g.Input("x", dtype, append(graph.Shape{f.InputShape[0]}, tc.sampleShape(f)...))
+			out, err := m.Forward(g, b, map[string]*graph.Value{"x": x}, nn.Train)
+			if err != nil {
+				t.Fatal(err)
+			}
+			feat := out.Features["x"]
+			proj := g.Input("proj", graph.Float32, feat.Shape())
+			loss := g.ReduceSum(g.Mul(feat, proj), false)
+			var params []nn.Param
+			var wrt []*graph.Value
+			for _, p := range m.Params() {
+				if p.Modality == "x" {
+					params = append(params, p)
+					wrt = append(wrt, b.Params[p.Name])
+				}
+			}
+			grads, err := compile.Gradients(g, loss, wrt)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var outNames []string
+			var outs []*runtime.Tensor
+			for i, d := range grads {
+				name := "grad/" + params[i].Name
+				g.Output(name, d)
+				outNames = append(outNames, name)
+				outs = append(outs, tensor(t, params[i].Shape, nil))
+			}
+			g.Prune()
+			data, err := graph.Marshal(&graph.Model{Graph: g})
+			if err != nil {
+				t.Fatal(err)
+			}
+			init := m.InitValues(1)
+			var names []string
+			var ins []*runtime.Tensor
+			randoms := 0
+			for _, v := range g.Inputs() {
+				names = append(names, v.Name())
+				n := v.Shape().Size()
+				switch vals, ok := init[v.Name()]; {
+				case ok:
+					ins = append(ins, tensor(t, v.Shape(), vals))
+				case v == x && tc.tokens:
+					ids := make([]int64, n)
+					for i := range ids {
+						ids[i] = (5*int64(i) + 1) % tc.vocab
+					}
+					ins = append(ins, int64Tensor(t, v.Shape(), ids))
+				case strings.HasPrefix(v.Name(), "random/"):
+					// A dropout mask with p = 0.1: every 10th element dropped.
+					randoms++
+					vals := make([]float32, n)
+					for i := range vals {
+						if i%10 != 3 {
+							vals[i] = 1 / 0.9
+						}
+					}
+					ins = append(ins, tensor(t, v.Shape(), vals))
+				default: // the data and the projection
+					vals := make([]float32, n)
+					for i := range vals {
+						vals[i] = float32(math.Sin(0.7*float64(i) + float64(len(names))))
+					}
+					ins = append(ins, tensor(t, v.Shape(), vals))
+				}
+			}
+			if randoms == 0 {
+				t.Error("the training-mode forward has no dropout mask")
+			}
+			s, err := runtime.NewSession(data, names, outNames, runtime.Options{Threads: 1})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer s.Close()
+			if err := s.Run(ins, outs); err != nil {
+				t.Fatal(err)
+			}
+			norms := make([]float64, len(outs))
+			largest := 0.0
+			for i, o := range outs {
+				for _, v := range o.F32 {
+					norms[i] = max(norms[i], math.Abs(float64(v)))
+				}
+				largest = max(largest, norms[i])
+			}
+			for i, p := range params {
+				vanishes := strings.HasSuffix(p.Name, ".key.bias")
+				switch {
+				case vanishes && norms[i] > 1e-5*largest:
+					t.Errorf("%s: max |gradient| %.3g, want ≈ 0 (softmax ignores a key bias)", p.Name, norms[i])
+				case !vanishes && norms[i] == 0:
+					t.Errorf("%s gets no gradient", p.Name)
+				}
+			}
+			t.Logf("%d parameters, %d dropout masks; largest gradient element %.3g", len(params), randoms, largest)
+		})
+	}
+}
+
+// trainOptions sets every dropout of a small configuration to 0.1 so the
+// training-mode graph has dropout masks (ViT's default is 0).
+func trainOptions(o nn.Options) nn.Options {
+	out := nn.Options{}
+	for k, v := range o {
+		out[k] = v
+	}
+	out["dropout"] = 0.1
+	return out
 }
