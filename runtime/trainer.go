@@ -392,23 +392,10 @@ func (t *trainer) trainSteps(epoch int, lr float64) (*trainMetrics, []SkippedSam
 
 // fill copies a loaded batch into the training graph's batch tensors.
 func (t *trainer) fill(hb *datasets.HostBatch) error {
-	b := t.batch
-	if hb.N != b.Size {
-		return fmt.Errorf("the loader gave %d samples for a batch of %d", hb.N, b.Size)
+	if hb.N != t.batch.Size {
+		return fmt.Errorf("the loader gave %d samples for a batch of %d", hb.N, t.batch.Size)
 	}
-	for i, mod := range t.spec.Modalities {
-		if dst := b.Data[mod.Name]; dst != nil {
-			copy(dst.F32, hb.Data[i].F32)
-			copy(dst.I64, hb.Data[i].I64)
-		}
-	}
-	for row, label := range hb.Labels[:hb.N] {
-		if label < 0 || int(label) >= t.spec.Classes {
-			return fmt.Errorf("dataset %s: sample %d has label %d, outside [0, %d)", t.spec.Name, hb.Indices[row], label, t.spec.Classes)
-		}
-	}
-	copy(b.Labels.I64, hb.Labels[:hb.N])
-	return nil
+	return fillFromHost(t.batch, t.spec, hb)
 }
 
 // checkFinite stops a run whose state holds a NaN or Inf before it could be
