@@ -121,9 +121,6 @@ func NewFbank(rate int, opts FbankOptions) (*Fbank, error) {
 	return f, nil
 }
 
-// FrameLen is the number of samples per frame.
-func (f *Fbank) FrameLen() int { return f.frameLen }
-
 // Compute returns the log-mel energies of wave, one row per frame and one
 // column per mel bin. Frames start every shift samples and only whole frames
 // are taken (snip_edges), so the wave must hold at least one frame.
