@@ -18,8 +18,8 @@ func TestEveryGraphOpHasRule(t *testing.T) {
 			t.Errorf("op %s has no FLOP rule", op)
 		}
 	}
-	if flops.HasRule("Conv") {
-		t.Error("HasRule(Conv) = true for an op bmc graphs do not have")
+	if flops.HasRule("LSTM") {
+		t.Error("HasRule(LSTM) = true for an op bmc graphs do not have")
 	}
 }
 
@@ -84,6 +84,13 @@ func TestNodeCost(t *testing.T) {
 		{"LogSoftmax axis 0 of [4,6]", func(g *graph.Graph) *graph.Value {
 			return g.LogSoftmax(in(g, "x", 4, 6), 0)
 		}, flops.Cost{FLOPs: 6 * (5*4 - 1)}},
+		// LayerNormalization: rows·(6N+3), with a bias rows·(7N+3).
+		{"LayerNormalization last axis of [2,3,4] with bias", func(g *graph.Graph) *graph.Value {
+			return g.LayerNorm(in(g, "x", 2, 3, 4), in(g, "s", 4), in(g, "b", 4), 1e-5)
+		}, flops.Cost{FLOPs: 6 * (7*4 + 3)}},
+		{"LayerNormalization two axes of [2,3,4] without bias", func(g *graph.Graph) *graph.Value {
+			return g.LayerNorm(in(g, "x", 2, 3, 4), in(g, "s", 3, 4), nil, 1e-5)
+		}, flops.Cost{FLOPs: 2 * (6*12 + 3)}},
 
 		// Reductions: in − out adds; a mean also divides once per output.
 		{"ReduceSum axis 1 of [4,6]", func(g *graph.Graph) *graph.Value {
@@ -214,10 +221,10 @@ func TestNodeCost(t *testing.T) {
 }
 
 func TestNodeCostUnknownOp(t *testing.T) {
-	n := &graph.Node{Op: "Conv", Name: "forward/conv1"}
+	n := &graph.Node{Op: "LSTM", Name: "forward/lstm1"}
 	_, err := flops.NodeCost(n)
-	if err == nil || !strings.Contains(err.Error(), "Conv") || !strings.Contains(err.Error(), "forward/conv1") {
-		t.Errorf("NodeCost(Conv) error = %v, want one naming the op and the node", err)
+	if err == nil || !strings.Contains(err.Error(), "LSTM") || !strings.Contains(err.Error(), "forward/lstm1") {
+		t.Errorf("NodeCost(LSTM) error = %v, want one naming the op and the node", err)
 	}
 }
 
