@@ -168,7 +168,7 @@ func parseDType(data []byte, sizeOffsets int) (DType, int, error) {
 	if len(data) < 8 {
 		return DType{}, 0, errTruncated
 	}
-	class, b1, b2 := Class(data[0]&0x0f), data[1], data[2]
+	class, b1 := Class(data[0]&0x0f), data[1]
 	size := int(le32(data[4:]))
 	d := DType{Class: class, Size: size}
 	switch class {
@@ -197,7 +197,6 @@ func parseDType(data []byte, sizeOffsets int) (DType, int, error) {
 			return DType{}, 0, fmt.Errorf("variable-length element of %d bytes, want %d", size, 8+sizeOffsets)
 		}
 		d.VarString = b1&0x0f == 1
-		_ = b2 // character set: bytes are returned as stored
 		base, n, err := parseDType(data[8:], sizeOffsets)
 		if err != nil {
 			return DType{}, 0, fmt.Errorf("variable-length base type: %w", err)
