@@ -132,7 +132,10 @@ func (e bert) Forward(c *Ctx, prefix string, x *graph.Value) (*graph.Value, erro
 	h := g.Add(g.Add(words, typ), pos)
 	h = c.Dropout(LayerNorm(c, p+"embeddings.LayerNorm.", h, 1e-12), e.dropout)
 	for i := range e.layers {
-		h = e.layer(c, fmt.Sprintf("%sencoder.layer.%d.", p, i), h, i == e.layers-1)
+		lp := fmt.Sprintf("%sencoder.layer.%d.", p, i)
+		pop := layerScope(g, prefix, lp)
+		h = e.layer(c, lp, h, i == e.layers-1)
+		pop()
 	}
 	cls := g.Reshape(firstToken(g, h), b, e.hidden)
 	pooled := g.Tanh(Linear(g, cls, c.Param(p+"pooler.dense.weight"), c.Param(p+"pooler.dense.bias")))
