@@ -121,8 +121,8 @@ func (e bert) Forward(c *Ctx, prefix string, x *graph.Value) (*graph.Value, erro
 	if x.DType() != graph.Int64 {
 		return nil, fmt.Errorf("encoder bert: input is %v, want int64 token ids", x.DType())
 	}
-	b, p := s[0], prefix+"textEncoder."
-	ids := g.Reshape(x, b, l)
+	p := prefix + "textEncoder."
+	ids := g.Reshape(x, -1, l)
 	words := g.Gather(c.Param(p+"embeddings.word_embeddings.weight"), ids, 0) // [B, L, H]
 	// nn.Embedding(padding_idx=0): the [PAD] row gets no gradient.
 	pad := g.Unsqueeze(g.Equal(ids, g.ConstInt(0)), 2)
@@ -137,7 +137,7 @@ func (e bert) Forward(c *Ctx, prefix string, x *graph.Value) (*graph.Value, erro
 		h = e.layer(c, lp, h, i == e.layers-1)
 		pop()
 	}
-	cls := g.Reshape(firstToken(g, h), b, e.hidden)
+	cls := g.Reshape(firstToken(g, h), -1, e.hidden)
 	pooled := g.Tanh(Linear(g, cls, c.Param(p+"pooler.dense.weight"), c.Param(p+"pooler.dense.bias")))
 	out := Linear(g, pooled, c.Param(prefix+"linear.weight"), c.Param(prefix+"linear.bias"))
 	return c.Dropout(out, e.projDropout), g.Err()

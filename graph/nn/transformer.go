@@ -85,7 +85,7 @@ func (e transformer) Forward(c *Ctx, prefix string, x *graph.Value) (*graph.Valu
 		h = e.layer(c, p, q, h)
 		pop()
 	}
-	return g.Reshape(h, s[0], e.dModel), g.Err()
+	return g.Reshape(h, -1, e.dModel), g.Err()
 }
 
 // layer is nn.TransformerEncoderLayer (post-norm) for the tokens q
