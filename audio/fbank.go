@@ -3,7 +3,6 @@ package audio
 import (
 	"fmt"
 	"math"
-	"math/cmplx"
 )
 
 // Window is the analysis window of a Kaldi filterbank frame.
@@ -70,6 +69,7 @@ type Fbank struct {
 	fft        *realFFT
 	frame      []float64
 	spectrum   []complex128
+	power      []float64 // |spectrum|²
 }
 
 // melFilter is one triangular filter: weights for FFT bins first, first+1, ….
@@ -117,11 +117,9 @@ func NewFbank(rate int, opts FbankOptions) (*Fbank, error) {
 	}
 	f.frame = make([]float64, f.fftSize)
 	f.spectrum = make([]complex128, f.fftSize/2+1)
+	f.power = make([]float64, f.fftSize/2+1)
 	return f, nil
 }
-
-// FrameLen is the number of samples per frame.
-func (f *Fbank) FrameLen() int { return f.frameLen }
 
 // Compute returns the log-mel energies of wave, one row per frame and one
 // column per mel bin. Frames start every shift samples and only whole frames
@@ -135,12 +133,14 @@ func (f *Fbank) Compute(wave []float32) (*Matrix, error) {
 	for r := range frames {
 		f.prepareFrame(wave[r*f.frameShift : r*f.frameShift+f.frameLen])
 		f.fft.transform(f.frame, f.spectrum)
+		for k, s := range f.spectrum {
+			f.power[k] = real(s)*real(s) + imag(s)*imag(s)
+		}
 		row := out.Data[r*out.Cols : (r+1)*out.Cols]
 		for b, bank := range f.banks {
 			var e float64
 			for i, w := range bank.weights {
-				a := cmplx.Abs(f.spectrum[bank.first+i])
-				e += w * a * a
+				e += w * f.power[bank.first+i]
 			}
 			row[b] = float32(math.Log(max(e, float32Epsilon)))
 		}

@@ -66,8 +66,8 @@ func (p *realFFT) transform(x []float64, out []complex128) {
 	for k := 0; k <= half; k++ {
 		zk, zr := z[k%half], z[(half-k)%half]
 		zr = complex(real(zr), -imag(zr))
-		e := (zk + zr) / 2
-		o := (zk - zr) / complex(0, 2)
+		e := (zk + zr) * 0.5
+		o := (zk - zr) * complex(0, -0.5) // ÷ 2i
 		out[k] = e + p.untwist[k]*o
 	}
 }

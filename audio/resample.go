@@ -56,36 +56,48 @@ func Resample(x []float32, from, to int, f ResampleFilter) ([]float32, error) {
 	// width after its last, as torchaudio's kernels do.
 	width := int(math.Ceil(zc * float64(p) / cutoff))
 	taps := 2*width + p
-	kernels := make([][]float64, q) // kernels[j][k] weighs x[c·p + k − width] for output c·q + j
-	for j := range kernels {
-		kernels[j] = make([]float64, taps)
+	// phases[j] weighs x[c·p − width + k] for output c·q + j; only the
+	// taps inside the zero crossings are kept (most of torchaudio's
+	// kernel, which spans every phase's support, is zero).
+	type phase struct {
+		first   int // k of weights[0]
+		weights []float64
+	}
+	phases := make([]phase, q)
+	i0Beta := besselI0(f.KaiserBeta)
+	for j := range phases {
 		for k := range taps {
 			t := (float64(k-width)/float64(p) - float64(j)/float64(q)) * cutoff
-			t = min(max(t, -zc), zc)
+			if t <= -zc || t >= zc {
+				continue // the window is zero there
+			}
 			var w float64
 			if f.KaiserBeta == 0 {
 				w = math.Cos(t * math.Pi / zc / 2)
 				w *= w
 			} else {
 				u := t / zc
-				w = besselI0(f.KaiserBeta*math.Sqrt(1-u*u)) / besselI0(f.KaiserBeta)
+				w = besselI0(f.KaiserBeta*math.Sqrt(1-u*u)) / i0Beta
 			}
 			s := 1.0
 			if t != 0 {
 				s = math.Sin(math.Pi*t) / (math.Pi * t)
 			}
-			kernels[j][k] = s * w * cutoff / float64(p)
+			if len(phases[j].weights) == 0 {
+				phases[j].first = k
+			}
+			phases[j].weights = append(phases[j].weights, s*w*cutoff/float64(p))
 		}
 	}
 	n := (len(x)*q + p - 1) / p
 	y := make([]float32, n)
 	for i := range y {
-		c, j := i/q, i%q
-		base := c*p - width
-		lo, hi := max(0, -base), min(taps, len(x)-base)
+		c, ph := i/q, phases[i%q]
+		base := c*p - width + ph.first
+		lo, hi := max(0, -base), min(len(ph.weights), len(x)-base)
 		var acc float64
 		for k := lo; k < hi; k++ {
-			acc += kernels[j][k] * float64(x[base+k])
+			acc += ph.weights[k] * float64(x[base+k])
 		}
 		y[i] = float32(acc)
 	}

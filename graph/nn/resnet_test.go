@@ -14,9 +14,9 @@ import (
 	"bmc/runtime"
 )
 
-// torchFixture is one file written by tools/fixtures/resnet/make.py:
+// resnetFixture is one file written by tools/fixtures/resnet/make.py:
 // torchvision's resnet18 trunk with formula weights, run in float64.
-type torchFixture struct {
+type resnetFixture struct {
 	Sample    graph.Shape `json:"sample"`
 	Batch     int64       `json:"batch"`
 	StateDict []struct {
@@ -29,14 +29,14 @@ type torchFixture struct {
 	RunningAfterTrain map[string][]float64 `json:"running_after_train"`
 }
 
-func readFixture(t *testing.T, name string) torchFixture {
+func readResNetFixture(t *testing.T, name string) resnetFixture {
 	t.Helper()
 	path := filepath.Join("testdata", "resnet", name+".json")
 	data, err := os.ReadFile(path)
 	if err != nil {
 		t.Fatal(err)
 	}
-	var f torchFixture
+	var f resnetFixture
 	if err := json.Unmarshal(data, &f); err != nil {
 		t.Fatalf("%s: %v", path, err)
 	}
@@ -60,7 +60,7 @@ func resnetModel(t *testing.T, modality string, sample graph.Shape) *nn.Model {
 	return m
 }
 
-type keyShape struct {
+type resnetKey struct {
 	key   string
 	shape string
 }
@@ -70,12 +70,12 @@ type keyShape struct {
 func TestResNet18StateDictKeys(t *testing.T) {
 	for _, name := range []string{"video", "audio"} {
 		t.Run(name, func(t *testing.T) {
-			f := readFixture(t, name)
+			f := readResNetFixture(t, name)
 			m := resnetModel(t, "x", f.Sample)
 			prefix := nn.EncoderPrefix("x")
-			var wantParams, wantBuffers, gotParams, gotBuffers []keyShape
+			var wantParams, wantBuffers, gotParams, gotBuffers []resnetKey
 			for _, e := range f.StateDict {
-				ks := keyShape{e.Key, e.Shape.String()}
+				ks := resnetKey{e.Key, e.Shape.String()}
 				if e.Buffer {
 					wantBuffers = append(wantBuffers, ks)
 				} else {
@@ -84,12 +84,12 @@ func TestResNet18StateDictKeys(t *testing.T) {
 			}
 			for _, p := range m.Params() {
 				if key, ok := strings.CutPrefix(p.Name, prefix); ok {
-					gotParams = append(gotParams, keyShape{key, p.Shape.String()})
+					gotParams = append(gotParams, resnetKey{key, p.Shape.String()})
 				}
 			}
 			for _, b := range m.Buffers() {
 				key, _ := strings.CutPrefix(b.Name, prefix)
-				gotBuffers = append(gotBuffers, keyShape{key, b.Shape.String()})
+				gotBuffers = append(gotBuffers, resnetKey{key, b.Shape.String()})
 			}
 			if !slices.Equal(gotParams, wantParams) {
 				t.Errorf("parameters differ from torchvision's:\n got  %v\n want %v", gotParams, wantParams)
@@ -101,22 +101,22 @@ func TestResNet18StateDictKeys(t *testing.T) {
 	}
 }
 
-// hashed is make.py's u(i, k) = ((2654435761·i + 40503·k) mod 2³²)/2³¹ − 1,
+// fixtureHash is make.py's u(i, k) = ((2654435761·i + 40503·k) mod 2³²)/2³¹ − 1,
 // which spreads i = 0, 1, … over [−1, 1).
-func hashed(i, k int) float64 {
+func fixtureHash(i, k int) float64 {
 	h := (2654435761*uint64(i) + 40503*uint64(k)) % (1 << 32)
 	return float64(h)/(1<<31) - 1
 }
 
-// formulaValues sets every tensor as make.py does: tensor k of the
-// state_dict at flat index i from s = hashed(i, k).
-func formulaValues(t *testing.T, f torchFixture, prefix string) map[string][]float32 {
+// resnetFormulaValues sets every tensor as make.py does: tensor k of the
+// state_dict at flat index i from s = fixtureHash(i, k).
+func resnetFormulaValues(t *testing.T, f resnetFixture, prefix string) map[string][]float32 {
 	t.Helper()
 	out := map[string][]float32{}
 	for k, e := range f.StateDict {
 		v := make([]float32, e.Shape.Size())
 		for i := range v {
-			s := hashed(i, k)
+			s := fixtureHash(i, k)
 			var x float64
 			switch {
 			case strings.HasSuffix(e.Key, "running_mean"):
@@ -139,10 +139,10 @@ func formulaValues(t *testing.T, f torchFixture, prefix string) map[string][]flo
 	return out
 }
 
-func formulaInput(n int64) []float32 {
+func resnetFormulaInput(n int64) []float32 {
 	v := make([]float32, n)
 	for i := range v {
-		v[i] = float32(hashed(i, 1000003))
+		v[i] = float32(fixtureHash(i, 1000003))
 	}
 	return v
 }
@@ -152,7 +152,7 @@ func formulaInput(n int64) []float32 {
 // statistics updated) and evaluation mode, run by ONNX Runtime.
 func TestResNet18MatchesTorchvision(t *testing.T) {
 	for _, name := range []string{"video", "audio"} {
-		f := readFixture(t, name)
+		f := readResNetFixture(t, name)
 		for _, mode := range []nn.Mode{nn.Eval, nn.Train} {
 			t.Run(name+"/"+map[nn.Mode]string{nn.Train: "train", nn.Eval: "eval"}[mode], func(t *testing.T) {
 				m := resnetModel(t, "x", f.Sample)
@@ -166,8 +166,8 @@ func TestResNet18MatchesTorchvision(t *testing.T) {
 					t.Fatal(err)
 				}
 				g.Output("features", out.Features["x"])
-				in := formulaValues(t, f, prefix)
-				in["x"] = formulaInput(x.Shape().Size())
+				in := resnetFormulaValues(t, f, prefix)
+				in["x"] = resnetFormulaInput(x.Shape().Size())
 				for _, p := range m.Params() {
 					if _, ok := in[p.Name]; !ok {
 						in[p.Name] = make([]float32, p.Shape.Size()) // the fusion head
@@ -178,7 +178,7 @@ func TestResNet18MatchesTorchvision(t *testing.T) {
 				if mode == nn.Train {
 					want = f.Train
 				}
-				worst := relErr(got["features"], want)
+				worst := maxRelErr(got["features"], want)
 				if worst > 1e-4 {
 					t.Errorf("features differ from torchvision by %.3g of their largest magnitude (limit 1e-4)", worst)
 				}
@@ -195,7 +195,7 @@ func TestResNet18MatchesTorchvision(t *testing.T) {
 						t.Errorf("no update of %s", key)
 						continue
 					}
-					if worst := relErr(v, w); worst > 1e-4 {
+					if worst := maxRelErr(v, w); worst > 1e-4 {
 						t.Errorf("%s after one step differs from torchvision by %.3g of its largest magnitude", key, worst)
 					}
 				}
@@ -204,8 +204,8 @@ func TestResNet18MatchesTorchvision(t *testing.T) {
 	}
 }
 
-// relErr is max_i |got_i − want_i| / max_i |want_i|.
-func relErr(got []float32, want []float64) float64 {
+// maxRelErr is max_i |got_i − want_i| / max_i |want_i|.
+func maxRelErr(got []float32, want []float64) float64 {
 	if len(got) != len(want) {
 		return math.Inf(1)
 	}
@@ -323,7 +323,7 @@ func TestResNet18FramesAndSymbolicBatch(t *testing.T) {
 		}
 		g.Output("features", out.Features["visual"])
 		in := m.InitValues(7)
-		in["x"] = formulaInput(x.Shape().Size())
+		in["x"] = resnetFormulaInput(x.Shape().Size())
 		return g, in
 	}
 	g3, in := features(graph.Shape{3, 24, 20})
