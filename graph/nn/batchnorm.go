@@ -80,3 +80,35 @@ func batchNormDims(x *graph.Value) (c, n int64, err error) {
 	}
 	return s[1], s[0] * s[2] * s[3], nil
 }
+
+// BatchNorm2dLayout is nn.BatchNorm2d(channels) under prefix ("…bn1."):
+// weight and bias, initialised as BalanceBenchmark's ResNet does (weight
+// N(1, 0.02), bias 0), and the running statistics (mean 0, variance 1).
+func BatchNorm2dLayout(prefix string, channels int64) ([]Param, []Buffer) {
+	shape := graph.Shape{channels}
+	return []Param{
+			{Name: prefix + "weight", Shape: shape, Init: Init{Kind: InitNormal, Mean: 1, Std: 0.02}},
+			{Name: prefix + "bias", Shape: shape, Init: Init{Kind: InitConstant}},
+		}, []Buffer{
+			{Name: prefix + "running_mean", Shape: shape, Init: Init{Kind: InitConstant}},
+			{Name: prefix + "running_var", Shape: shape, Init: Init{Kind: InitConstant, Value: 1}},
+		}
+}
+
+// BatchNorm2d applies the nn.BatchNorm2d laid out by BatchNorm2dLayout under
+// prefix to x [N, C, H, W]: with batch statistics in training mode (the new
+// running statistics go to c.UpdateBuffer when this forward updates
+// buffers), with the running statistics otherwise.
+func BatchNorm2d(c *Ctx, prefix string, x *graph.Value) *graph.Value {
+	w, b := c.Param(prefix+"weight"), c.Param(prefix+"bias")
+	mean, variance := c.Buffer(prefix+"running_mean"), c.Buffer(prefix+"running_var")
+	if c.Mode != Train {
+		return BatchNormEval(c.G, x, w, b, mean, variance)
+	}
+	y, nextMean, nextVar := BatchNormTrain(c.G, x, w, b, mean, variance)
+	if c.UpdatesBuffers() {
+		c.UpdateBuffer(prefix+"running_mean", nextMean)
+		c.UpdateBuffer(prefix+"running_var", nextVar)
+	}
+	return y
+}

@@ -70,6 +70,7 @@ func encoderKinds() map[string]func(EncoderSpec) (Encoder, error) {
 		"bert":        newBERT,
 		"linear":      newMLP,
 		"mlp":         newMLP,
+		"resnet18":    newResNet18,
 		"transformer": newTransformer,
 		"vit_b_16":    newViT,
 	}
