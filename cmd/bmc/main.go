@@ -40,6 +40,7 @@ func commands() []command {
 		{"report", "print one table comparing finished runs",
 			"bmc report RUN_DIR...", "bmc report runs/*", runReport},
 		{"methods", "list the methods with the paper's taxonomy", "bmc methods", "bmc methods", runMethods},
+		{"prepare", "turn raw WAV audio into the feature files the loaders read", prepareUsage, prepareExample, runPrepare},
 		{"datasets", "list the datasets, their modalities and layouts", "bmc datasets", "bmc datasets", runDatasets},
 	}
 }

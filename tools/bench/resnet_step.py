@@ -1,0 +1,123 @@
+#!/usr/bin/env python3
+"""PyTorch side of the two-ResNet18 audio-visual benchmark
+(runtime/bench_resnet_test.go, BenchmarkResNet18AVStep): the same model,
+shapes and optimizer, timed on the CPU.
+
+Model: a ResNet-18 trunk per modality (BalanceBenchmark's ResNet18Encoder:
+torchvision resnet18 without avgpool/fc, features mean-pooled over frames and
+space), concatenated features, Linear(1024 -> classes). Batch 8, visual
+(3, 1, 112, 112), audio (1, 256, 64), 6 classes. SGD lr 1e-3, momentum 0.9,
+weight decay 1e-4.
+
+Timed: the forward pass in eval mode under no_grad, and one training step
+(train-mode forward, cross-entropy, backward, SGD step, zero_grad). Each is
+warmed up, then the median of --iters runs is printed in milliseconds.
+
+Needs Debian's python3-torch, python3-torchvision and OpenBLAS
+(tools/bench/install-torch.sh). Debian's torch runs convolution backward
+through the system BLAS, so the library the process loaded is printed.
+Usage: /usr/bin/python3 tools/bench/resnet_step.py [--threads 2] [--iters 10]
+"""
+
+import argparse
+import os
+import statistics
+import time
+
+
+def parse_args():
+    ap = argparse.ArgumentParser(description="Times the two-ResNet18 audio-visual step in PyTorch.")
+    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--batch", type=int, default=8)
+    ap.add_argument("--classes", type=int, default=6)
+    ap.add_argument("--warmup", type=int, default=3)
+    ap.add_argument("--iters", type=int, default=10)
+    return ap.parse_args()
+
+
+ARGS = parse_args()
+# BLAS and OpenMP read their thread counts when torch loads them.
+os.environ.setdefault("OPENBLAS_NUM_THREADS", str(ARGS.threads))
+os.environ.setdefault("OMP_NUM_THREADS", str(ARGS.threads))
+
+import torch  # noqa: E402
+import torchvision  # noqa: E402
+
+
+class Encoder(torch.nn.Module):
+    """ResNet-18 trunk; (B, C, T, H, W) samples are encoded frame by frame."""
+
+    def __init__(self, in_channels):
+        super().__init__()
+        m = torchvision.models.resnet18()
+        if in_channels != 3:
+            m.conv1 = torch.nn.Conv2d(in_channels, 64, kernel_size=7, stride=2, padding=3, bias=False)
+        self.stem = torch.nn.Sequential(m.conv1, m.bn1, m.relu, m.maxpool)
+        self.layers = torch.nn.Sequential(m.layer1, m.layer2, m.layer3, m.layer4)
+
+    def forward(self, x):
+        if x.dim() == 5:
+            b, c, t, h, w = x.shape
+            x = x.permute(0, 2, 1, 3, 4).reshape(b * t, c, h, w)
+            y = self.layers(self.stem(x))
+            return y.view(b, t, *y.shape[1:]).mean(dim=(1, 3, 4))
+        return self.layers(self.stem(x)).mean(dim=(2, 3))
+
+
+class AVClassifier(torch.nn.Module):
+    def __init__(self, classes):
+        super().__init__()
+        self.audio = Encoder(1)
+        self.visual = Encoder(3)
+        self.fc_out = torch.nn.Linear(1024, classes)
+
+    def forward(self, audio, visual):
+        return self.fc_out(torch.cat([self.audio(audio), self.visual(visual)], dim=1))
+
+
+def median_ms(fn, warmup, iters):
+    for _ in range(warmup):
+        fn()
+    times = []
+    for _ in range(iters):
+        t0 = time.perf_counter()
+        fn()
+        times.append((time.perf_counter() - t0) * 1e3)
+    return statistics.median(times)
+
+
+def blas_library():
+    with open("/proc/self/maps") as f:
+        libs = {line.split()[-1] for line in f if "blas" in line.lower() and "/" in line}
+    return ", ".join(sorted(os.path.realpath(p) for p in libs)) or "none loaded"
+
+
+def main():
+    torch.set_num_threads(ARGS.threads)
+    torch.manual_seed(0)
+    model = AVClassifier(ARGS.classes)
+    opt = torch.optim.SGD(model.parameters(), lr=1e-3, momentum=0.9, weight_decay=1e-4)
+    audio = torch.randn(ARGS.batch, 1, 256, 64)
+    visual = torch.randn(ARGS.batch, 3, 1, 112, 112)
+    labels = torch.randint(0, ARGS.classes, (ARGS.batch,))
+
+    def forward():
+        with torch.no_grad():
+            model(audio, visual)
+
+    def step():
+        loss = torch.nn.functional.cross_entropy(model(audio, visual), labels)
+        loss.backward()
+        opt.step()
+        opt.zero_grad(set_to_none=True)
+
+    model.eval()
+    fwd = median_ms(forward, ARGS.warmup, ARGS.iters)
+    model.train()
+    stp = median_ms(step, ARGS.warmup, ARGS.iters)
+    print(f"pytorch {torch.__version__} threads={ARGS.threads} batch={ARGS.batch} blas={blas_library()}")
+    print(f"pytorch forward {fwd:.1f} ms, step {stp:.1f} ms, step/forward {stp / fwd:.2f} (median of {ARGS.iters})")
+
+
+if __name__ == "__main__":
+    main()
