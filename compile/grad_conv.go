@@ -14,8 +14,10 @@ import (
 // and the candidates that lost: docs/performance.md, "Conv backward
 // lowerings"):
 //
-//   - input gradient: one ConvTranspose with the forward's geometry and
-//     explicit output padding (convInputGrad);
+//   - input gradient: a plain Conv of the flipped output gradient with the
+//     channel-transposed kernel for unit strides, else one ConvTranspose
+//     with the forward's geometry and explicit output padding
+//     (convInputGrad);
 //   - weight gradient: an im2col of the input gathered one kernel tap at a
 //     time, each tap one MatMul with the output gradient (convWeightGrad);
 //     one Gemm over an element-gathered im2col when the output maps are
@@ -261,20 +263,65 @@ func rowMajorStrides(s graph.Shape) []int64 {
 	return elem
 }
 
-// convInputGrad computes dX [N, C, S…] of a Conv from dY [N, M, O…] as one
-// ConvTranspose with the forward's weights and geometry. The output padding
-// restores the input rows that no window reached (when (S + pads − span)
-// is not a multiple of the stride). ORT's CPU ConvTranspose runs these at
-// the forward Conv's speed, faster than a polyphase split into stride-1
-// Convs with flipped sub-kernels (docs/performance.md).
+// convInputGrad computes dX [N, C, S…] of a Conv from dY [N, M, O…]: one
+// ConvTranspose with the forward's geometry, whose output padding restores
+// the input rows no window reached (when S + pads − span is not a multiple
+// of the stride). ORT's CPU provider runs it at about the forward Conv's
+// speed except where the kernel dwarfs the maps (ResNet18's 512-channel
+// 4×4 maps, 2× slower); there, with unit strides, a plain Conv
+// (convInputGradStride1) is used instead (docs/performance.md).
 func (b *gradBuilder) convInputGrad(dy, w *graph.Value, geo convGeom) *graph.Value {
 	win := geo.win
+	unit := !slices.ContainsFunc(win.Strides, func(s int64) bool { return s != 1 })
+	if unit && w.Shape().Size() > 4*dy.Shape().Size() {
+		return b.convInputGradStride1(dy, w, geo)
+	}
 	outPad := make([]int64, win.Rank())
 	for i := range outPad {
 		outPad[i] = geo.in[i] + win.Pads[i] + win.Pads[win.Rank()+i] - win.Span(i) - win.Strides[i]*(geo.out[i]-1)
 	}
 	o := graph.ConvOpts{Strides: win.Strides, Pads: win.Pads, Dilations: win.Dilations, Group: geo.group}
 	return b.g.ConvTranspose(dy, w, o, outPad)
+}
+
+// convInputGradStride1 is the input gradient of a unit-stride Conv: the
+// correlation of dY with the spatially flipped, channel-transposed kernel,
+// padded by d·(k−1) − p on each side. Flipping the kernel costs a
+// per-element copy of every weight, so dY is flipped instead, and the
+// result back, with the pads swapped:
+//
+//	dX = flip(Conv(flip(dY), Wᵀ)),   Wᵀ[g·C/G + c, m] = W[g·M/G + m, c].
+func (b *gradBuilder) convInputGradStride1(dy, w *graph.Value, geo convGeom) *graph.Value {
+	g, win, r := b.g, geo.win, geo.win.Rank()
+	cg, mg := geo.c/geo.group, geo.m/geo.group
+	wt := g.Reshape(w, append([]int64{geo.group, mg, cg}, win.Kernel...)...)
+	wt = g.Transpose(wt, append([]int64{0, 2, 1}, spatialAxes(3, r)...)...)
+	wt = g.Reshape(wt, append([]int64{geo.c, mg}, win.Kernel...)...)
+
+	pads := make([]int64, 2*r)
+	for i := range r {
+		pads[i] = win.Span(i) - 1 - win.Pads[r+i]
+		pads[r+i] = win.Span(i) - 1 - win.Pads[i]
+	}
+	in := b.flipSpatial(dy)
+	o := graph.ConvOpts{Dilations: win.Dilations, Group: geo.group}
+	if slices.ContainsFunc(pads, func(p int64) bool { return p < 0 }) {
+		in = b.padSpatial(in, 2, pads)
+	} else {
+		o.Pads = pads
+	}
+	return b.flipSpatial(g.Conv(in, wt, nil, o))
+}
+
+// flipSpatial reverses every spatial axis (2, 3, …) of x.
+func (b *gradBuilder) flipSpatial(x *graph.Value) *graph.Value {
+	r := x.Shape().Rank() - 2
+	starts, ends, steps := make([]int64, r), make([]int64, r), make([]int64, r)
+	for i := range r {
+		n := x.Shape()[2+i]
+		starts[i], ends[i], steps[i] = n-1, -n-1, -1
+	}
+	return b.g.Slice(x, starts, ends, spatialAxes(2, r), steps)
 }
 
 // gradMaxPool scatter-adds dY to the positions of the maxima. The indices
