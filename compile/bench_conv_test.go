@@ -237,10 +237,9 @@ func runBench(b *testing.B, g *graph.Graph, outs []*graph.Value, values map[stri
 	}
 }
 
-// BenchmarkPoolBackward times ResNet18's 3×3 stride-2 max pool (forward with
-// Indices, and its gradient: a scatter-add over the flattened input) and
-// the final global average pool's gradient, on the stem outputs of both
-// inputs:
+// BenchmarkPoolBackward times ResNet18's 3×3 stride-2 max pool on the stem
+// outputs of both inputs: forward without and with Indices, and with its
+// gradient (a scatter-add over the flattened input):
 // go test -run '^$' -bench PoolBackward -benchtime 10x ./compile
 func BenchmarkPoolBackward(b *testing.B) {
 	pool := graph.PoolOpts{Kernel: []int64{3, 3}, Strides: []int64{2, 2}, Pads: []int64{1, 1, 1, 1}}
@@ -250,18 +249,28 @@ func BenchmarkPoolBackward(b *testing.B) {
 	}{{"visual", graph.Shape{8, 64, 56, 56}}, {"audio", graph.Shape{8, 64, 128, 32}}} {
 		b.Run(in.name+"/maxpool/forward", func(b *testing.B) {
 			g := graph.New("bench")
-			y, _ := g.MaxPool(g.Input("x", graph.Float32, in.x), pool)
-			runBench(b, g, []*graph.Value{y}, nil, 0)
+			runBench(b, g, []*graph.Value{g.MaxPool(g.Input("x", graph.Float32, in.x), pool)}, nil, 0)
 		})
-		b.Run(in.name+"/maxpool/forward-without-indices", func(b *testing.B) {
+		b.Run(in.name+"/maxpool/forward-with-indices", func(b *testing.B) {
 			g := graph.New("bench")
-			y := g.Apply("MaxPool", []*graph.Value{g.Input("x", graph.Float32, in.x)}, graph.Attrs{"kernel_shape": pool.Kernel, "strides": pool.Strides, "pads": pool.Pads}, 1)[0]
+			y, _ := g.MaxPoolWithIndices(g.Input("x", graph.Float32, in.x), pool)
 			runBench(b, g, []*graph.Value{y}, nil, 0)
 		})
 		b.Run(in.name+"/maxpool/forward+dX", func(b *testing.B) {
 			g := graph.New("bench")
 			x := g.Input("x", graph.Float32, in.x)
-			y, _ := g.MaxPool(x, pool)
+			y := g.MaxPool(x, pool)
+			dy := g.Input("dy", graph.Float32, y.Shape())
+			grads, err := compile.GradientsWithSeed(g, y, dy, []*graph.Value{x})
+			if err != nil {
+				b.Fatal(err)
+			}
+			runBench(b, g, grads, nil, 0)
+		})
+		b.Run(in.name+"/maxpool/forward-with-indices+dX", func(b *testing.B) {
+			g := graph.New("bench")
+			x := g.Input("x", graph.Float32, in.x)
+			y, _ := g.MaxPoolWithIndices(x, pool)
 			dy := g.Input("dy", graph.Float32, y.Shape())
 			grads, err := compile.GradientsWithSeed(g, y, dy, []*graph.Value{x})
 			if err != nil {

@@ -327,8 +327,9 @@ func (b *gradBuilder) flipSpatial(x *graph.Value) *graph.Value {
 // gradMaxPool scatter-adds dY to the positions of the maxima. The indices
 // are flat over the whole input (batch and channel offsets included), so the
 // scatter runs over the flattened input; overlapping windows that pick the
-// same element add up. A MaxPool node without the Indices output (read
-// from a file) gets a second MaxPool that computes them.
+// same element add up. A MaxPool node without the Indices output (what
+// Graph.MaxPool builds, as ORT computes that form several times faster)
+// gets a second MaxPool in the backward pass that computes them.
 func gradMaxPool(b *gradBuilder, n *graph.Node, dy []*graph.Value) ([]*graph.Value, error) {
 	x := n.Inputs[0]
 	var idx *graph.Value
