@@ -66,7 +66,7 @@ func gradConv(b *gradBuilder, n *graph.Node, dy []*graph.Value) ([]*graph.Value,
 	switch {
 	case geo.group == 1 && geo.c < minGatherChannels:
 		out[1] = b.convWeightGradByConv(n.Inputs[0], dy[0], geo)
-	case geo.group == 1 && geo.n*graph.Shape(geo.out).Size() < geo.m:
+	case geo.group == 1 && (graph.Shape(geo.win.Kernel).Size() == 1 || geo.n*graph.Shape(geo.out).Size() < geo.m):
 		out[1] = b.convWeightGradSmall(n.Inputs[0], dy[0], geo)
 	default:
 		out[1] = b.convWeightGrad(n.Inputs[0], dy[0], geo)
@@ -164,16 +164,17 @@ func (b *gradBuilder) convWeightGrad(x, dy *graph.Value, geo convGeom) *graph.Va
 	return g.Reshape(dw, append([]int64{geo.m, cg}, win.Kernel...)...)
 }
 
-// convWeightGradSmall computes dW of a one-group Conv with few output
-// positions (N·P below the output channels) as one Gemm over an im2col
-// gathered element by element in channel-major order:
+// convWeightGradSmall computes dW of a one-group Conv with a 1×1 kernel or
+// few output positions (N·P below the output channels) as one Gemm over an
+// im2col gathered element by element in channel-major order:
 //
 //	cols[c, k, n·P + o] = xpad[n, c, o·s + k·d],   dW[m, c·K + k] = Σ_q dY[n, m, o] · cols[c·K + k, q].
 //
 // The product then comes out in the weights' own [M, C, K] layout, where
 // convWeightGrad's per-tap products need a transpose of dW that costs more
 // than the whole product when the maps are 4×4 or 8×2 (ResNet18's last
-// stage).
+// stage). For a 1×1 kernel cols is just the (strided) input, and this is
+// the plain matrix product dW = dY·xᵀ.
 func (b *gradBuilder) convWeightGradSmall(x, dy *graph.Value, geo convGeom) *graph.Value {
 	g, win, r := b.g, geo.win, geo.win.Rank()
 	taps := graph.Shape(win.Kernel).Size()
