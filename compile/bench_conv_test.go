@@ -163,11 +163,29 @@ func benchLowering(b *testing.B, l convLayer, low lowering) {
 	runBench(b, g, []*graph.Value{out}, nil, 2*ys.Size()*l.w[1:].Size())
 }
 
-// runBench runs the graph computing outs on one ORT thread, feeding the
-// inputs it still reads after pruning from values (by name) or, where values
-// has none, random numbers in [−1, 1], and reports CPU time and, when
-// fwdFLOPs is known, forward FLOPs per CPU second.
+// runBench runs the graph computing outs on one ORT thread (see
+// benchSession) and reports CPU time and, when fwdFLOPs is known, forward
+// FLOPs per CPU second.
 func runBench(b *testing.B, g *graph.Graph, outs []*graph.Value, values map[string][]float32, fwdFLOPs int64) {
+	run := benchSession(b, g, outs, values)
+	cpu0 := cpuTime(b)
+	b.ResetTimer()
+	for range b.N {
+		run()
+	}
+	b.StopTimer()
+	cpu := (cpuTime(b) - cpu0).Seconds() / float64(b.N)
+	b.ReportMetric(cpu*1e3, "cpu-ms/op")
+	if fwdFLOPs > 0 {
+		b.ReportMetric(float64(fwdFLOPs)/cpu/1e9, "fwd-GFLOP/cpu-s")
+	}
+}
+
+// benchSession opens a one-thread ORT session on the graph computing outs,
+// feeding the inputs it still reads after pruning from values (by name) or,
+// where values has none, random numbers in [−1, 1]. It runs the graph once
+// to warm up and returns a function running it again.
+func benchSession(b *testing.B, g *graph.Graph, outs []*graph.Value, values map[string][]float32) func() {
 	var outNames []string
 	for i, o := range outs {
 		outNames = append(outNames, g.Output(fmt.Sprintf("out%d", i), o).Name())
@@ -183,6 +201,7 @@ func runBench(b *testing.B, g *graph.Graph, outs []*graph.Value, values map[stri
 			used[in] = true
 		}
 	}
+	closeLater := func(t *runtime.Tensor) { b.Cleanup(func() { t.Close() }) }
 	var names []string
 	var tensors []*runtime.Tensor
 	rng := rand.New(rand.NewPCG(1, 2))
@@ -194,7 +213,7 @@ func runBench(b *testing.B, g *graph.Graph, outs []*graph.Value, values map[stri
 		if err != nil {
 			b.Fatal(err)
 		}
-		defer t.Close()
+		closeLater(t)
 		if vals, ok := values[v.Name()]; ok {
 			copy(t.F32, vals)
 		} else {
@@ -211,30 +230,21 @@ func runBench(b *testing.B, g *graph.Graph, outs []*graph.Value, values map[stri
 		if err != nil {
 			b.Fatal(err)
 		}
-		defer t.Close()
+		closeLater(t)
 		res = append(res, t)
 	}
 	s, err := runtime.NewSession(data, names, outNames, runtime.Options{Threads: 1})
 	if err != nil {
 		b.Fatal(err)
 	}
-	defer s.Close()
-	if err := s.Run(tensors, res); err != nil { // warm-up
-		b.Fatal(err)
-	}
-	cpu0 := cpuTime(b)
-	b.ResetTimer()
-	for range b.N {
+	b.Cleanup(func() { s.Close() })
+	run := func() {
 		if err := s.Run(tensors, res); err != nil {
 			b.Fatal(err)
 		}
 	}
-	b.StopTimer()
-	cpu := (cpuTime(b) - cpu0).Seconds() / float64(b.N)
-	b.ReportMetric(cpu*1e3, "cpu-ms/op")
-	if fwdFLOPs > 0 {
-		b.ReportMetric(float64(fwdFLOPs)/cpu/1e9, "fwd-GFLOP/cpu-s")
-	}
+	run() // warm-up
+	return run
 }
 
 // BenchmarkPoolBackward times ResNet18's 3×3 stride-2 max pool on the stem
@@ -294,56 +304,74 @@ func cpuTime(b *testing.B) time.Duration {
 
 // BenchmarkResNet18Step compares a training-mode forward of the resnet18
 // encoder (batch statistics, running statistics updated) with the same
-// forward plus the backward to every parameter, on each input of the AV
-// benchmark at batch 8; the ratio of the two is the backward's overhead:
+// forward plus the backward to every encoder parameter, on each input of
+// the AV benchmark at batch 8. The two graphs run alternately, so that drifts
+// in a shared machine's speed hit both, and the benchmark reports the CPU
+// time of each and their ratio:
 // go test -run '^$' -bench ResNet18Step -benchtime 5x ./compile
 func BenchmarkResNet18Step(b *testing.B) {
 	for _, in := range []struct {
 		name   string
 		sample graph.Shape
 	}{{"visual", graph.Shape{3, 112, 112}}, {"audio", graph.Shape{1, 256, 64}}} {
-		for _, withGrad := range []bool{false, true} {
-			name := in.name + "/forward"
-			if withGrad {
-				name = in.name + "/forward+backward"
+		b.Run(in.name, func(b *testing.B) {
+			fwd := resnetSession(b, in.name, in.sample, false)
+			step := resnetSession(b, in.name, in.sample, true)
+			var fwdCPU, stepCPU time.Duration
+			b.ResetTimer()
+			for range b.N {
+				t0 := cpuTime(b)
+				fwd()
+				t1 := cpuTime(b)
+				step()
+				fwdCPU += t1 - t0
+				stepCPU += cpuTime(b) - t1
 			}
-			b.Run(name, func(b *testing.B) {
-				m, err := nn.New(nn.ModelSpec{
-					Modalities: []nn.ModalitySpec{{Name: in.name, Shape: in.sample, Encoder: nn.EncoderSpec{Kind: "resnet18"}}},
-					Classes:    2,
-					Fusion:     nn.FusionConcat,
-				})
-				if err != nil {
-					b.Fatal(err)
-				}
-				g := graph.New("resnet18")
-				x := g.Input("x", graph.Float32, append(graph.Shape{8}, in.sample...))
-				bind := m.GraphInputs(g)
-				var outs []*graph.Value
-				bind.UpdateBuffer = func(_ string, v *graph.Value) { outs = append(outs, v) }
-				fwd, err := m.Forward(g, bind, map[string]*graph.Value{in.name: x}, nn.Train)
-				if err != nil {
-					b.Fatal(err)
-				}
-				features := fwd.Features[in.name]
-				outs = append(outs, features)
-				if withGrad {
-					proj := g.Input("proj", graph.Float32, features.Shape())
-					loss := g.ReduceSum(g.Mul(features, proj), false)
-					var wrt []*graph.Value
-					for _, p := range m.Params() {
-						if p.Modality == in.name { // the encoder's, not the head's
-							wrt = append(wrt, bind.Params[p.Name])
-						}
-					}
-					grads, err := compile.Gradients(g, loss, wrt)
-					if err != nil {
-						b.Fatal(err)
-					}
-					outs = append(outs, grads...)
-				}
-				runBench(b, g, outs, m.InitValues(1), 0)
-			})
-		}
+			b.StopTimer()
+			b.ReportMetric(fwdCPU.Seconds()*1e3/float64(b.N), "fwd-cpu-ms")
+			b.ReportMetric(stepCPU.Seconds()*1e3/float64(b.N), "step-cpu-ms")
+			b.ReportMetric(stepCPU.Seconds()/fwdCPU.Seconds(), "step/fwd")
+		})
 	}
+}
+
+// resnetSession builds the resnet18 encoder's training forward on a batch of
+// 8 samples, with the backward to every encoder parameter when withGrad,
+// and opens it with benchSession.
+func resnetSession(b *testing.B, modality string, sample graph.Shape, withGrad bool) func() {
+	m, err := nn.New(nn.ModelSpec{
+		Modalities: []nn.ModalitySpec{{Name: modality, Shape: sample, Encoder: nn.EncoderSpec{Kind: "resnet18"}}},
+		Classes:    2,
+		Fusion:     nn.FusionConcat,
+	})
+	if err != nil {
+		b.Fatal(err)
+	}
+	g := graph.New("resnet18")
+	x := g.Input("x", graph.Float32, append(graph.Shape{8}, sample...))
+	bind := m.GraphInputs(g)
+	var outs []*graph.Value
+	bind.UpdateBuffer = func(_ string, v *graph.Value) { outs = append(outs, v) }
+	fwd, err := m.Forward(g, bind, map[string]*graph.Value{modality: x}, nn.Train)
+	if err != nil {
+		b.Fatal(err)
+	}
+	features := fwd.Features[modality]
+	outs = append(outs, features)
+	if withGrad {
+		proj := g.Input("proj", graph.Float32, features.Shape())
+		loss := g.ReduceSum(g.Mul(features, proj), false)
+		var wrt []*graph.Value
+		for _, p := range m.Params() {
+			if p.Modality == modality { // the encoder's, not the head's
+				wrt = append(wrt, bind.Params[p.Name])
+			}
+		}
+		grads, err := compile.Gradients(g, loss, wrt)
+		if err != nil {
+			b.Fatal(err)
+		}
+		outs = append(outs, grads...)
+	}
+	return benchSession(b, g, outs, m.InitValues(1))
 }

@@ -173,15 +173,30 @@ func (b *gradBuilder) convWeightGrad(x, dy *graph.Value, geo convGeom) *graph.Va
 // The product then comes out in the weights' own [M, C, K] layout, where
 // convWeightGrad's per-tap products need a transpose of dW that costs more
 // than the whole product when the maps are 4×4 or 8×2 (ResNet18's last
-// stage). For a 1×1 kernel cols is just the (strided) input, and this is
-// the plain matrix product dW = dY·xᵀ.
+// stage). For an unpadded 1×1 kernel cols is just the input at the output
+// positions (a strided Slice), and this is the plain product dW = dY·xᵀ.
 func (b *gradBuilder) convWeightGradSmall(x, dy *graph.Value, geo convGeom) *graph.Value {
 	g, win, r := b.g, geo.win, geo.win.Rank()
 	taps := graph.Shape(win.Kernel).Size()
 	p := graph.Shape(geo.out).Size()
+	swap := append([]int64{1, 0}, spatialAxes(2, r)...)
+	dyt := g.Reshape(g.Transpose(dy, swap...), geo.m, geo.n*p)
+	wshape := append([]int64{geo.m, geo.c}, win.Kernel...)
+	if taps == 1 && !slices.ContainsFunc(win.Pads, func(p int64) bool { return p != 0 }) {
+		// cols is the input at the output positions: a strided Slice.
+		xs := x
+		if !slices.Equal(geo.in, geo.out) {
+			ends := make([]int64, r)
+			for i := range r {
+				ends[i] = win.Strides[i]*(geo.out[i]-1) + 1
+			}
+			xs = g.Slice(x, make([]int64, r), ends, spatialAxes(2, r), win.Strides)
+		}
+		cols := g.Reshape(g.Transpose(xs, swap...), geo.c, geo.n*p)
+		return g.Reshape(g.Gemm(dyt, cols, nil, false, true, 1, 1), wshape...)
+	}
 	xp := b.padSpatial(x, 2, win.Pads)
 	padded := xp.Shape()[2:]
-	swap := append([]int64{1, 0}, spatialAxes(2, r)...)
 	xt := g.Reshape(g.Transpose(xp, swap...), geo.c, geo.n*padded.Size())
 	// idx[k, n·P + o] = tap offset + batch offset + output position.
 	pos := outputPositions(win, padded, geo.out)
@@ -194,9 +209,8 @@ func (b *gradBuilder) convWeightGradSmall(x, dy *graph.Value, geo convGeom) *gra
 		}
 	}
 	cols := g.Gather(xt, g.Constant(graph.Int64Tensor(graph.Shape{taps, geo.n * p}, idx)), 1) // [C, K, N·P]
-	dyt := g.Reshape(g.Transpose(dy, swap...), geo.m, geo.n*p)
 	dw := g.Gemm(dyt, g.Reshape(cols, geo.c*taps, geo.n*p), nil, false, true, 1, 1)
-	return g.Reshape(dw, append([]int64{geo.m, geo.c}, win.Kernel...)...)
+	return g.Reshape(dw, wshape...)
 }
 
 // minGatherChannels is the channel count from which the gathered im2col of

@@ -82,6 +82,8 @@ func convCases() []Case {
 		convCase("Conv/16ch-3x3-s1-p1", f32(2, 16, 4, 5), f32(3, 16, 3, 3), true, graph.ConvOpts{Pads: p1}),
 		convCase("Conv/16ch-3x3-s2-dilation2", f32(1, 16, 7, 6), f32(2, 16, 3, 3), false, graph.ConvOpts{Strides: s2, Dilations: s2, Pads: []int64{2, 1, 1, 2}}),
 		convCase("Conv/16ch-1x1-s2", f32(2, 16, 5, 4), f32(3, 16, 1, 1), false, graph.ConvOpts{Strides: s2}),
+		convCase("Conv/16ch-1x1-s1", f32(2, 16, 2, 3), f32(3, 16, 1, 1), true, graph.ConvOpts{}),
+		convCase("Conv/16ch-1x1-padded", f32(1, 16, 2, 3), f32(2, 16, 1, 1), false, graph.ConvOpts{Strides: s2, Pads: []int64{1, 0, 0, 1}}),
 		convCase("Conv/16ch-1d-s2", f32(2, 16, 7), f32(3, 16, 3), false, graph.ConvOpts{Strides: []int64{2}, Pads: []int64{1, 0}}),
 		// Fewer output positions (N·P) than output channels: one Gemm over an
 		// element-gathered im2col.
