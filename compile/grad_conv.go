@@ -309,9 +309,14 @@ func (b *gradBuilder) convInputGrad(dy, w *graph.Value, geo convGeom) *graph.Val
 func (b *gradBuilder) convInputGradStride1(dy, w *graph.Value, geo convGeom) *graph.Value {
 	g, win, r := b.g, geo.win, geo.win.Rank()
 	cg, mg := geo.c/geo.group, geo.m/geo.group
-	wt := g.Reshape(w, append([]int64{geo.group, mg, cg}, win.Kernel...)...)
-	wt = g.Transpose(wt, append([]int64{0, 2, 1}, spatialAxes(3, r)...)...)
-	wt = g.Reshape(wt, append([]int64{geo.c, mg}, win.Kernel...)...)
+	var wt *graph.Value
+	if geo.group == 1 {
+		wt = g.Transpose(w, append([]int64{1, 0}, spatialAxes(2, r)...)...)
+	} else {
+		wt = g.Reshape(w, append([]int64{geo.group, mg, cg}, win.Kernel...)...)
+		wt = g.Transpose(wt, append([]int64{0, 2, 1}, spatialAxes(3, r)...)...)
+		wt = g.Reshape(wt, append([]int64{geo.c, mg}, win.Kernel...)...)
+	}
 
 	pads := make([]int64, 2*r)
 	for i := range r {
