@@ -147,6 +147,20 @@ func BenchmarkConvBackward(b *testing.B) {
 	}
 }
 
+// BenchmarkConvBackwardLarge runs the forward and bmc's gradients, and the
+// ConvTranspose input gradient, at the shape of the measurements in the
+// project's ONNX Runtime notes (a 64→64 3×3 Conv on [32, 64, 56, 56]):
+// go test -run '^$' -bench ConvBackwardLarge -benchtime 3x ./compile
+func BenchmarkConvBackwardLarge(b *testing.B) {
+	l := convLayer{"b32-64ch-56x56", graph.Shape{32, 64, 56, 56}, graph.Shape{64, 64, 3, 3}, 1, 1}
+	for _, low := range convLowerings() {
+		switch low.name {
+		case "forward", "dX/bmc", "dX/convtranspose", "dW/bmc":
+			b.Run(l.name+"/"+low.name, func(b *testing.B) { benchLowering(b, l, low) })
+		}
+	}
+}
+
 func benchLowering(b *testing.B, l convLayer, low lowering) {
 	g := graph.New("shape")
 	ys := g.Conv(g.Input("x", graph.Float32, l.x), g.Input("w", graph.Float32, l.w), nil, l.opts()).Shape()
