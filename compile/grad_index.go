@@ -14,11 +14,15 @@ func indexGrad() map[string]gradFunc {
 	}
 }
 
-// gradGather views data as [pre, V, post] (V the gathered axis) and dY as
-// [pre, I, post] (I the number of indices), and scatter-adds dY's rows into
-// zeros along the middle axis: for an embedding table, each looked-up row
-// receives the sum of its tokens' gradients.
+// gradGather scatter-adds dY's slices into zeros at the gathered positions:
+// for an embedding table, each looked-up row receives the sum of its
+// tokens' gradients. Along axis 0 this is one ScatterND of whole rows (the
+// indices, made non-negative, address the first axis); along another axis
+// data is viewed as [pre, V, post] and dY as [pre, I, post], and a
+// ScatterElements adds along the middle axis, with the indices broadcast
+// to dY's shape.
 func gradGather(b *gradBuilder, n *graph.Node, dy []*graph.Value) ([]*graph.Value, error) {
+	g := b.g
 	data, indices := n.Inputs[0], n.Inputs[1]
 	ds := data.Shape()
 	ax := n.Attrs.Int("axis", 0)
@@ -27,10 +31,21 @@ func gradGather(b *gradBuilder, n *graph.Node, dy []*graph.Value) ([]*graph.Valu
 	}
 	pre, post := ds[:ax].Size(), ds[ax+1:].Size()
 	count := indices.Shape().Size()
-	d3 := b.g.Reshape(dy[0], pre, count, post)
-	idx := b.g.Expand(b.g.Reshape(indices, 1, count, 1), graph.Shape{pre, count, post})
-	sum := b.g.ScatterElements(b.zeros(graph.Shape{pre, ds[ax], post}), idx, d3, 1, true)
-	return []*graph.Value{b.g.Reshape(sum, ds...), nil}, nil
+	if ax == 0 {
+		idx := g.Reshape(indices, count, 1)
+		if idx.DType() != graph.Int64 {
+			idx = g.Cast(idx, graph.Int64)
+		}
+		// ScatterND addresses rows by non-negative index: i < 0 ↦ i + V.
+		neg := g.Less(idx, g.ConstInt(0))
+		idx = g.Where(neg, g.Add(idx, g.ConstInt(ds[0])), idx)
+		rows := g.Reshape(dy[0], append(graph.Shape{count}, ds[1:]...)...)
+		return []*graph.Value{g.ScatterND(b.zeros(ds), idx, rows, true), nil}, nil
+	}
+	d3 := g.Reshape(dy[0], pre, count, post)
+	idx := g.Expand(g.Reshape(indices, 1, count, 1), graph.Shape{pre, count, post})
+	sum := g.ScatterElements(b.zeros(graph.Shape{pre, ds[ax], post}), idx, d3, 1, true)
+	return []*graph.Value{g.Reshape(sum, ds...), nil}, nil
 }
 
 // gradGatherElements scatter-adds dY into zeros at the gathered positions.

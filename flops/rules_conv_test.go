@@ -60,6 +60,12 @@ func TestConvAndIndexCost(t *testing.T) {
 		{"ScatterElements add: one add per update", func(g *graph.Graph) *graph.Value {
 			return g.ScatterElements(in(g, "x", 5, 3), idx(g, "i", 6, 3), in(g, "u", 6, 3), 0, true)
 		}, flops.Cost{FLOPs: 18}},
+		{"ScatterND add: one add per update element", func(g *graph.Graph) *graph.Value {
+			return g.ScatterND(in(g, "x", 10, 4), idx(g, "i", 2, 3, 1), in(g, "u", 2, 3, 4), true)
+		}, flops.Cost{FLOPs: 2 * 3 * 4}},
+		{"ScatterND none moves data", func(g *graph.Graph) *graph.Value {
+			return g.ScatterND(in(g, "x", 10, 4), idx(g, "i", 2, 1), in(g, "u", 2, 4), false)
+		}, flops.Cost{}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -9,10 +9,12 @@ func indexRules() map[string]rule {
 		"Gather":          free,
 		"GatherElements":  free,
 		"ScatterElements": scatterRule,
+		"ScatterND":       scatterRule,
 	}
 }
 
-// scatterRule: writing moves data; reduction "add" costs one add per update.
+// scatterRule: writing moves data; reduction "add" costs one add per update
+// element (ScatterElements and ScatterND alike).
 func scatterRule(n *graph.Node) (Cost, error) {
 	if n.Attrs.String("reduction", "none") == "add" {
 		return Cost{FLOPs: n.Inputs[2].Shape().Size()}, nil

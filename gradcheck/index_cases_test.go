@@ -8,9 +8,13 @@ func ints(shape graph.Shape, v ...int64) Input {
 
 // indexCases check the gradient rules of the indexing ops, with repeated
 // and negative indices where the op allows them (repeated rows must add).
+// Gather along axis 0 lowers to ScatterND, along other axes to
+// ScatterElements.
 func indexCases() []Case {
 	return []Case{
 		{Name: "Gather/embedding-repeated", Inputs: []Input{f32(6, 4), ints(graph.Shape{2, 3}, 1, 4, 1, 0, 5, 1)},
+			Build: func(g *graph.Graph, x []*graph.Value) *graph.Value { return g.Gather(x[0], x[1], 0) }},
+		{Name: "Gather/axis0-negative-3d", Inputs: []Input{f32(5, 2, 3), ints(graph.Shape{4}, -1, 0, 4, -5)},
 			Build: func(g *graph.Graph, x []*graph.Value) *graph.Value { return g.Gather(x[0], x[1], 0) }},
 		{Name: "Gather/axis1-negative", Inputs: []Input{f32(3, 5, 2), ints(graph.Shape{4}, -1, 0, 4, 0)},
 			Build: func(g *graph.Graph, x []*graph.Value) *graph.Value { return g.Gather(x[0], x[1], 1) }},

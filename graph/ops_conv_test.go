@@ -48,6 +48,12 @@ func convShapeCases() []shapeCase {
 		{"ScatterElements add", single(func(g *Graph) *Value {
 			return g.ScatterElements(in(g, Float32, 5, 3), in(g, Int64, 6, 3), in(g, Float32, 6, 3), 0, true)
 		}), []string{"float32[5 3]"}},
+		{"ScatterND rows", single(func(g *Graph) *Value {
+			return g.ScatterND(in(g, Float32, 10, 4), in(g, Int64, 2, 3, 1), in(g, Float32, 2, 3, 4), true)
+		}), []string{"float32[10 4]"}},
+		{"ScatterND elements", single(func(g *Graph) *Value {
+			return g.ScatterND(in(g, Float32, 5, 3), in(g, Int64, 4, 2), in(g, Float32, 4), false)
+		}), []string{"float32[5 3]"}},
 	}
 }
 
@@ -116,6 +122,15 @@ func TestConvAndIndexShapeErrors(t *testing.T) {
 		{"ScatterElements updates shape", func(g *Graph) {
 			g.ScatterElements(in(g, Float32, 5, 3), in(g, Int64, 2, 3), in(g, Float32, 2, 2), 0, false)
 		}, "ScatterElements", []string{"updates have shape [2 2], indices [2 3]"}},
+		{"ScatterND int32 indices", func(g *Graph) {
+			g.ScatterND(in(g, Float32, 10, 4), in(g, Int32, 2, 1), in(g, Float32, 2, 4), true)
+		}, "ScatterND", []string{"indices are int32, want int64"}},
+		{"ScatterND index depth", func(g *Graph) {
+			g.ScatterND(in(g, Float32, 10, 4), in(g, Int64, 2, 3), in(g, Float32, 2), true)
+		}, "ScatterND", []string{"the last axis of indices is 3 long, want 1 to data's rank 2"}},
+		{"ScatterND updates shape", func(g *Graph) {
+			g.ScatterND(in(g, Float32, 10, 4), in(g, Int64, 2, 1), in(g, Float32, 2, 5), true)
+		}, "ScatterND", []string{"updates have shape [2 5], want [2 4]"}},
 		{"ScatterElements reduction", func(g *Graph) {
 			g.Apply("ScatterElements", []*Value{in(g, Float32, 5), in(g, Int64, 2), in(g, Float32, 2)}, Attrs{"reduction": "mul"}, 1)
 		}, "ScatterElements", []string{`reduction "mul" is not supported`}},

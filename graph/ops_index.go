@@ -3,13 +3,15 @@ package graph
 import "fmt"
 
 // Indexing ops: gathers and scatters with integer index tensors (int64 or
-// int32; negative indices count from the end, as in ONNX).
+// int32, ScatterND int64 only; negative indices count from the end, as in
+// ONNX).
 
 func indexRule() map[string]ruleFunc {
 	return map[string]ruleFunc{
 		"Gather":          gatherShape,
 		"GatherElements":  gatherElementsShape,
 		"ScatterElements": scatterElementsShape,
+		"ScatterND":       scatterNDShape,
 	}
 }
 
@@ -99,6 +101,34 @@ func scatterElementsShape(in []*Value, a Attrs, _ int) ([]outInfo, error) {
 	return one(in[0].dtype, in[0].shape.Clone()), nil
 }
 
+func scatterNDShape(in []*Value, a Attrs, _ int) ([]outInfo, error) {
+	if err := arity(in, 3, 3); err != nil {
+		return nil, err
+	}
+	if in[1].dtype != Int64 {
+		return nil, fmt.Errorf("indices are %v, want int64", in[1].dtype)
+	}
+	if in[2].dtype != in[0].dtype {
+		return nil, fmt.Errorf("updates are %v, data is %v: types must match", in[2].dtype, in[0].dtype)
+	}
+	if r := a.String("reduction", "none"); r != "none" && r != "add" {
+		return nil, fmt.Errorf("reduction %q is not supported (none and add are)", r)
+	}
+	data, idx := in[0].shape, in[1].shape
+	if data.Rank() < 1 || idx.Rank() < 1 {
+		return nil, fmt.Errorf("data and indices must have rank ≥ 1")
+	}
+	q := idx[idx.Rank()-1]
+	if q < 1 || q > int64(data.Rank()) {
+		return nil, fmt.Errorf("the last axis of indices is %d long, want 1 to data's rank %d", q, data.Rank())
+	}
+	want := append(idx[:idx.Rank()-1].Clone(), data[q:]...)
+	if !in[2].shape.Equal(want) {
+		return nil, fmt.Errorf("updates have shape %v, want %v (indices' leading axes, then data's axes after the first %d)", in[2].shape, want, q)
+	}
+	return one(in[0].dtype, data.Clone()), nil
+}
+
 // Gather takes the slices of data at indices along axis (embedding lookup
 // for axis 0): the output shape is data[:axis] ++ indices ++ data[axis+1:].
 func (g *Graph) Gather(data, indices *Value, axis int64) *Value {
@@ -120,4 +150,16 @@ func (g *Graph) ScatterElements(data, indices, updates *Value, axis int64, add b
 		reduction = "add"
 	}
 	return g.apply1("ScatterElements", Attrs{"axis": axis, "reduction": reduction}, data, indices, updates)
+}
+
+// ScatterND returns data with slices of updates written (add false) or
+// added (add true; repeated indices accumulate) at the positions indices
+// name: indices [..., q] address data's first q axes, and updates has
+// shape indices[:-1] ++ data[q:].
+func (g *Graph) ScatterND(data, indices, updates *Value, add bool) *Value {
+	reduction := "none"
+	if add {
+		reduction = "add"
+	}
+	return g.apply1("ScatterND", Attrs{"reduction": reduction}, data, indices, updates)
 }
