@@ -24,11 +24,7 @@ func benchmarkEntries() []Entry {
 			Modalities: []Modality{{Name: "audio"}, {Name: "visual", Shape: []int64{3, 3, 224, 224}}},
 			Layout:     "CSV ytid,start,label,split; <audio_root>/<ytid>_<start>.npy; frame folders",
 		},
-		{
-			Name: "ucf101", Description: "UCF-101 action recognition, RGB + optical flow", Classes: 101,
-			Modalities: []Modality{{Name: "visual", Shape: []int64{3, 3, 224, 224}}, {Name: "flow", Shape: []int64{3, 2, 224, 224}}},
-			Layout:     "classInd.txt; split-1 lists; RGB frames frame_0000<k>.jpg; flow u/v grayscale JPEGs",
-		},
+		ucf101Entry(),
 		{
 			Name: "food101", Description: "UPMC FOOD-101, image + text", Classes: 101,
 			Modalities: []Modality{{Name: "visual", Shape: []int64{3, 1, 224, 224}}, {Name: "text", Shape: []int64{1, 40}, Int: true}},

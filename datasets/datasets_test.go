@@ -21,7 +21,7 @@ func TestCatalog(t *testing.T) {
 		{"ks", 31, false},
 		{"balancedav", 30, false},
 		{"vggsound", 309, false},
-		{"ucf101", 101, false},
+		{"ucf101", 101, true},
 		{"food101", 101, false},
 		{"mosei", 2, false},
 	}
