@@ -9,21 +9,13 @@ func benchmarkEntries() []Entry {
 			Modalities: []Modality{{Name: "audio"}, {Name: "visual", Shape: []int64{3, 2, 224, 224}}},
 			Layout:     "train/test CSV rows clip_id,EMO; audio_path/<clip>.pt (fbank); visual_path/<clip>/ frames (2 picked)",
 		},
-		{
-			Name: "ks", Description: "Kinetics-Sounds, audio + video", Classes: 31,
-			Modalities: []Modality{{Name: "audio", Shape: []int64{1, 1024, 128}}, {Name: "visual", Shape: []int64{3, 3, 224, 224}}},
-			Layout:     "split lines '<name> ... <label>'; <audio>/<name>.npy; <visual>/<name>/frame_0000<t>.jpg",
-		},
+		kineticsEntry(),
 		{
 			Name: "balancedav", Description: "BalancedAV, audio + video", Classes: 30,
 			Modalities: []Modality{{Name: "audio"}, {Name: "visual", Shape: []int64{3, 3, 224, 224}}},
 			Layout:     "JSON annotations {labels, database{key:{subset,label}}}; audio_path/<key>.pkl; visual_path/<key>.hdf5 (JPEG per frame)",
 		},
-		{
-			Name: "vggsound", Description: "VGGSound, audio + video", Classes: 309,
-			Modalities: []Modality{{Name: "audio"}, {Name: "visual", Shape: []int64{3, 3, 224, 224}}},
-			Layout:     "CSV ytid,start,label,split; <audio_root>/<ytid>_<start>.npy; frame folders",
-		},
+		vggsoundEntry(),
 		ucf101Entry(),
 		{
 			Name: "food101", Description: "UPMC FOOD-101, image + text", Classes: 101,

@@ -109,9 +109,11 @@ func (v video) rgb8(t, y, x int) [3]float64 {
 	return out
 }
 
-// frameAt decodes a fixture RGB frame's number, clip and mirroring from
-// its left-most pixel: R = 10+12k, B = 10+8c, G 60 unmirrored, 180 mirrored.
-func (v video) frameAt(t *testing.T, ft int) (k, clip int, mirrored bool) {
+// frameAt decodes a fixture RGB frame's number and clip from its R and B
+// levels (R = 10+12k, B = 10+8c, flat over the frame, so crops keep them)
+// and returns the green level of its left-most pixel (60 in the left half,
+// 180 in the right).
+func (v video) frameAt(t *testing.T, ft int) (k, clip int, green float64) {
 	t.Helper()
 	p := v.rgb8(ft, v.s/2, 0)
 	k = int(math.Round((p[0] - 10) / 12))
@@ -119,25 +121,29 @@ func (v video) frameAt(t *testing.T, ft int) (k, clip int, mirrored bool) {
 	if math.Abs(p[0]-float64(10+12*k)) > 3 || math.Abs(p[2]-float64(10+8*clip)) > 3 {
 		t.Fatalf("frame %d pixel %v is not a fixture colour", ft, p)
 	}
-	switch {
-	case math.Abs(p[1]-60) <= 3:
-	case math.Abs(p[1]-180) <= 3:
-		mirrored = true
-	default:
-		t.Fatalf("frame %d green %v is neither half's", ft, p[1])
-	}
-	return k, clip, mirrored
+	return k, clip, p[1]
 }
 
-// frames decodes every frame of a video tensor.
+// frames decodes every frame of a video tensor: the frame numbers, the
+// clip, and which frames were mirrored (a frame that is neither plain nor
+// mirrored fails the test; crops make such frames, so training reads of
+// cropping datasets use frameAt).
 func (v video) frames(t *testing.T) (ks []int, clip int, mirrored []bool) {
 	t.Helper()
 	for ft := range v.t {
-		k, c, m := v.frameAt(t, ft)
+		k, c, green := v.frameAt(t, ft)
 		if ft > 0 && c != clip {
 			t.Fatalf("frames of clips %d and %d in one sample", clip, c)
 		}
-		ks, clip, mirrored = append(ks, k), c, append(mirrored, m)
+		switch {
+		case math.Abs(green-60) <= 3:
+			mirrored = append(mirrored, false)
+		case math.Abs(green-180) <= 3:
+			mirrored = append(mirrored, true)
+		default:
+			t.Fatalf("frame %d green %.1f is neither half's", ft, green)
+		}
+		ks, clip = append(ks, k), c
 	}
 	return ks, clip, mirrored
 }

@@ -1,0 +1,126 @@
+package datasets_test
+
+import (
+	"os"
+	"path/filepath"
+	"testing"
+
+	"bmc/datasets"
+)
+
+// fixtureEdit breaks a copied fixture; every step fails the test on error.
+type fixtureEdit struct {
+	t    *testing.T
+	root string
+}
+
+func (e fixtureEdit) path(rel string) string { return filepath.Join(e.root, rel) }
+
+func (e fixtureEdit) must(err error) {
+	e.t.Helper()
+	if err != nil {
+		e.t.Fatal(err)
+	}
+}
+
+// write replaces a file's content.
+func (e fixtureEdit) write(rel, content string) {
+	e.t.Helper()
+	e.must(os.WriteFile(e.path(rel), []byte(content), 0o644))
+}
+
+// copyIn copies testdata/broken/<name> over rel.
+func (e fixtureEdit) copyIn(name, rel string) {
+	e.t.Helper()
+	b, err := os.ReadFile(filepath.Join("testdata/broken", name))
+	e.must(err)
+	e.must(os.WriteFile(e.path(rel), b, 0o644))
+}
+
+// truncate cuts a file to half its length.
+func (e fixtureEdit) truncate(rel string) {
+	e.t.Helper()
+	b, err := os.ReadFile(e.path(rel))
+	e.must(err)
+	e.must(os.WriteFile(e.path(rel), b[:len(b)/2], 0o644))
+}
+
+// clone copies a file or a folder (one level) to a new name.
+func (e fixtureEdit) clone(src, dst string) {
+	e.t.Helper()
+	st, err := os.Stat(e.path(src))
+	e.must(err)
+	if !st.IsDir() {
+		b, err := os.ReadFile(e.path(src))
+		e.must(err)
+		e.must(os.WriteFile(e.path(dst), b, 0o644))
+		return
+	}
+	e.must(os.MkdirAll(e.path(dst), 0o755))
+	entries, err := os.ReadDir(e.path(src))
+	e.must(err)
+	for _, en := range entries {
+		e.clone(filepath.Join(src, en.Name()), filepath.Join(dst, en.Name()))
+	}
+}
+
+func TestKineticsBadData(t *testing.T) {
+	e := fixtureEdit{t, copyFixture(t, "ks")}
+	e.clone("test_spec/ks_c9.npy", "test_spec/ks_t1.npy")
+	e.clone("test-frames-1fps/test/ks_c9", "test-frames-1fps/test/ks_t1")
+	e.truncate("test_spec/ks_t1.npy")
+	e.clone("test_spec/ks_a9.npy", "test_spec/ks_t2.npy")
+	e.clone("test-frames-1fps/test/ks_a9", "test-frames-1fps/test/ks_t2")
+	e.truncate("test-frames-1fps/test/ks_t2/frame_00004.jpg")
+	e.clone("test_spec/ks_c9.npy", "test_spec/ks_t3.npy")
+	e.must(os.MkdirAll(e.path("test-frames-1fps/test/ks_t3"), 0o755))
+	e.copyIn("nan.npy", "test_spec/ks_a9.npy")
+	e.copyIn("shape7x6.npy", "test_spec/ks_b9.npy")
+	e.write("ks_test.txt", "ks_a9 playing drums 0\nks_b9 bowling 1\nks_c9 lawn mowing 5\nks_zz bowling 1\nks_c9 lawn mowing two\nks_t1 x 0\nks_t2 x 0\nks_t3 x 0\n")
+	d := openDisk(t, "ks", e.root, avCases[0].params)
+	ps := problems(d)
+	if len(ps) != 2 {
+		t.Fatalf("problems %v, want ks_zz and ks_t3 dropped", ps)
+	}
+	wantErr(t, "problem 0", errString(ps[0].String()), "ks_test.txt:4", "ks_zz", "no audio file", "dropped")
+	wantErr(t, "problem 1", errString(ps[1].String()), "ks_test.txt:8", "ks_t3", "holds 0 files, want more than 3")
+	for i, want := range [][]string{
+		{"ks_a9.npy", "NaN"},
+		{"ks_b9.npy", "shape [7 6]", "want [8 6]"},
+		{"ks_test.txt:3", "label 5", "[0, 3)"},
+		{"ks_test.txt:5", `label "two"`, "integer"},
+		{"ks_t1.npy", "truncated"},
+		{"ks_t2/frame_00004.jpg", "decode JPEG"},
+	} {
+		wantErr(t, want[0], readErr(t, d, datasets.Test, i), want...)
+	}
+	_, err := datasets.Open("ks", datasets.Options{Root: e.root, Params: map[string]string{"audio_shape": "1024"}})
+	wantErr(t, "one audio size", err, "audio_shape", "two sizes")
+	_, err = datasets.Open("ks", datasets.Options{Root: e.root, Params: map[string]string{"audio_shape": "8xx"}})
+	wantErr(t, "bad audio_shape", err, "audio_shape", `"8xx"`)
+	_, err = datasets.Open("ks", datasets.Options{Root: e.root, Params: map[string]string{"val_fraction": "1"}})
+	wantErr(t, "val_fraction 1", err, "val_fraction", "(0, 1)")
+}
+
+func TestVGGSoundBadData(t *testing.T) {
+	e := fixtureEdit{t, copyFixture(t, "vggsound")}
+	e.copyIn("nan.npy", "audio/test/yt-gtr9_3.npy")
+	e.clone("audio/test/yt-cat9_20.npy", "audio/test/yt-new_1.npy")
+	e.clone("video/test/yt-cat9_20", "video/test/yt-new_1")
+	b, err := os.ReadFile(e.path("vggsound.csv"))
+	e.must(err)
+	e.write("vggsound.csv", string(b)+"yt-new,1,\"barking, loud\",test\nyt-gone,4,dog barking,test\n")
+	d := openDisk(t, "vggsound", e.root, avCases[1].params)
+	ps := problems(d)
+	if len(ps) != 2 {
+		t.Fatalf("problems %v, want a dropped row and a class count", ps)
+	}
+	wantErr(t, "dropped", errString(ps[0].String()), "vggsound.csv:14", "yt-gone_4", "no frame folder", "dropped")
+	wantErr(t, "class count", errString(ps[1].String()), "test rows have 4 classes", "training rows 3")
+	wantErr(t, "NaN audio", readErr(t, d, datasets.Test, 0), "yt-gtr9_3.npy", "NaN")
+	wantErr(t, "unknown label", readErr(t, d, datasets.Test, 3), "vggsound.csv:13", `"barking, loud"`)
+
+	e.write("vggsound.csv", string(b)+"yt-short,2\n")
+	_, err = datasets.Open("vggsound", datasets.Options{Root: e.root})
+	wantErr(t, "short row", err, "vggsound.csv:13", "2 fields")
+}
