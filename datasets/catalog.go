@@ -22,10 +22,6 @@ func benchmarkEntries() []Entry {
 			Modalities: []Modality{{Name: "visual", Shape: []int64{3, 1, 224, 224}}, {Name: "text", Shape: []int64{1, 40}, Int: true}},
 			Layout:     "texts/{train,test}_titles.csv (text,label,Image_path); images/{phase}/{label}/; BERT vocab.txt",
 		},
-		{
-			Name: "mosei", Description: "CMU-MOSEI binary sentiment, text + audio + visual", Classes: 2,
-			Modalities: []Modality{{Name: "text"}, {Name: "audio"}, {Name: "visual"}},
-			Layout:     "mosei_senti_data_noalign.pkl: {train,valid,test}{vision,text,audio,labels}",
-		},
+		moseiEntry(),
 	}
 }

@@ -23,7 +23,7 @@ func TestCatalog(t *testing.T) {
 		{"vggsound", 309, true},
 		{"ucf101", 101, true},
 		{"food101", 101, false},
-		{"mosei", 2, false},
+		{"mosei", 2, true},
 	}
 	cat := datasets.Catalog()
 	if len(cat) != len(want) {
