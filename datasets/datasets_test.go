@@ -58,7 +58,7 @@ func TestOpenErrors(t *testing.T) {
 		want   []string
 	}{
 		{"cremad", nil, []string{"cremad", "not built yet", "synth-av, synth-avt"}},
-		{"mosei", nil, []string{"mosei", "not built yet", "synth-av, synth-avt"}},
+		{"mosei", nil, []string{"mosei", "--data-root"}},
 		{"imagenet", nil, []string{`"imagenet"`, "synth-av", "cremad", "mosei"}},
 		{"synth-av", map[string]string{"colour": "red"}, []string{`"colour"`, "classes", "dim.audio", "dim.visual", "seed", "signal.audio", "signal.visual", "test", "train", "val"}},
 		{"synth-av", map[string]string{"dim.text": "3"}, []string{`"dim.text"`, "dim.audio"}},
