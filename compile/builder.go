@@ -48,7 +48,7 @@ func NewBuilder(model *nn.Model, data DatasetRef, cfg TrainConfig, method string
 		inputs: map[string]InputInfo{},
 		plan: &Plan{
 			Graphs: map[string]*graph.Graph{},
-			Init:   model.InitParams(cfg.Seed),
+			Init:   model.InitValues(cfg.Seed),
 			Manifest: Manifest{
 				Format: PlanFormat, Producer: "bmc", Method: method, Hyper: hyper,
 				Dataset: data, Model: model.Spec, Train: cfg, Params: model.Params(),
@@ -57,6 +57,9 @@ func NewBuilder(model *nn.Model, data DatasetRef, cfg TrainConfig, method string
 	}
 	for _, p := range model.Params() {
 		b.addState(StateInfo{Key: p.Name, Shape: p.Shape, Kind: StateParam, Modality: p.Modality, Init: "params"})
+	}
+	for _, buf := range model.Buffers() {
+		b.addState(StateInfo{Key: buf.Name, Shape: buf.Shape, Kind: StateBuffer, Modality: buf.Modality, Init: "params"})
 	}
 	first := cfg.Optimizer.Inputs(cfg.Optimizer.LR, 1)
 	for _, name := range cfg.Optimizer.InputNames() {
@@ -90,11 +93,12 @@ func (b *Builder) addInput(in InputInfo) {
 	b.plan.Manifest.Inputs = append(b.plan.Manifest.Inputs, in)
 }
 
-// Step is one graph under construction, with the model's parameters, the
-// data batch and the labels bound as inputs.
+// Step is one graph under construction, with the model's parameters and
+// buffers, the data batch and the labels bound as inputs.
 type Step struct {
-	G      *graph.Graph
-	Params map[string]*graph.Value
+	G       *graph.Graph
+	Params  map[string]*graph.Value
+	Buffers map[string]*graph.Value
 	// Data maps modalities to their batch inputs.
 	Data   map[string]*graph.Value
 	Labels *graph.Value
@@ -102,21 +106,30 @@ type Step struct {
 	info   GraphInfo
 	state  map[string]*graph.Value
 	inputs map[string]*graph.Value
-	done   bool
+	// buffersUpdated is set once a forward pass has updated the buffers.
+	buffersUpdated bool
+	done           bool
 }
 
 // NewStep starts a graph whose batch size is batch.
 func (b *Builder) NewStep(name, role string, batch int) *Step {
 	g := graph.New(name)
-	s := &Step{G: g, b: b, Params: map[string]*graph.Value{}, Data: map[string]*graph.Value{},
-		state: map[string]*graph.Value{}, inputs: map[string]*graph.Value{},
+	s := &Step{G: g, b: b, Params: map[string]*graph.Value{}, Buffers: map[string]*graph.Value{},
+		Data: map[string]*graph.Value{}, state: map[string]*graph.Value{}, inputs: map[string]*graph.Value{},
 		info: GraphInfo{Name: name, File: name + ".onnx", Role: role}}
 	for _, p := range b.model.Params() {
 		s.Params[p.Name] = s.stateInput(p.Name, p.Shape)
 	}
+	for _, buf := range b.model.Buffers() {
+		s.Buffers[buf.Name] = s.stateInput(buf.Name, buf.Shape)
+	}
 	for _, mod := range b.model.Spec.Modalities {
 		shape := append(graph.Shape{int64(batch)}, mod.Shape...)
-		v := g.Input("data/"+mod.Name, graph.Float32, shape)
+		dtype := graph.Float32
+		if dm, _ := b.data.Modality(mod.Name); dm.Int {
+			dtype = graph.Int64
+		}
+		v := g.Input("data/"+mod.Name, dtype, shape)
 		s.Data[mod.Name] = v
 		s.info.Inputs = append(s.info.Inputs, ioOf(v, IOData, mod.Name))
 	}
@@ -146,17 +159,41 @@ func (s *Step) stateInput(key string, shape graph.Shape) *graph.Value {
 
 // Forward adds the model's forward pass. keep lists the modalities whose
 // input is used; the others are zero-filled, as the reference masks them
-// (nil keeps all).
+// (nil keeps all). The first training-mode forward that keeps every
+// modality updates the buffers (batch-norm running statistics); masked and
+// later forwards read them only. Dropout masks become random inputs the
+// runtime draws before every run.
 func (s *Step) Forward(mode nn.Mode, keep []string) (nn.Outputs, error) {
 	in := map[string]*graph.Value{}
 	for name, v := range s.Data {
 		if keep == nil || slices.Contains(keep, name) {
 			in[name] = v
 		} else {
-			in[name] = s.G.Expand(s.G.ConstFloat(0), v.Shape())
+			in[name] = s.G.Expand(s.G.ConstZero(v.DType()), v.Shape())
 		}
 	}
-	return s.b.model.Forward(s.G, s.Params, in, mode)
+	bind := nn.Bindings{Params: s.Params, Buffers: s.Buffers, Random: s.random}
+	if mode == nn.Train && keep == nil && !s.buffersUpdated && len(s.Buffers) > 0 {
+		s.buffersUpdated = true
+		bind.UpdateBuffer = s.Update
+	}
+	return s.b.model.Forward(s.G, bind, in, mode)
+}
+
+// random declares a random input of this graph; the runtime fills it from
+// the run's seed and the step number before every run.
+func (s *Step) random(shape graph.Shape, d nn.Distribution) *graph.Value {
+	n := 0
+	for _, io := range s.info.Inputs {
+		if io.Kind == IORandom {
+			n++
+		}
+	}
+	v := s.G.Input(fmt.Sprintf("random/%d", n), graph.Float32, shape)
+	io := ioOf(v, IORandom, fmt.Sprintf("%s/%d", s.info.Name, n))
+	s.info.Inputs = append(s.info.Inputs, io)
+	s.info.Random = append(s.info.Random, RandomInfo{Key: io.Key, Dist: d})
+	return v
 }
 
 // Input declares a runtime input set by the method's schedule (shape [1]
@@ -306,9 +343,14 @@ func (b *Builder) Finish() (*Plan, error) {
 	in := map[string]*graph.Value{}
 	for i, name := range names {
 		k := s.G.Slice(keep, []int64{int64(i)}, []int64{int64(i + 1)}, nil, nil)
-		in[name] = s.G.Mul(s.Data[name], k)
+		x := s.Data[name]
+		if x.DType() != graph.Float32 {
+			// Token ids: a dropped modality becomes id 0 ([PAD]) everywhere.
+			k = s.G.Cast(k, x.DType())
+		}
+		in[name] = s.G.Mul(x, k)
 	}
-	out, err := b.model.Forward(s.G, s.Params, in, nn.Eval)
+	out, err := b.model.Forward(s.G, nn.Bindings{Params: s.Params, Buffers: s.Buffers}, in, nn.Eval)
 	if err != nil {
 		return nil, err
 	}

@@ -12,6 +12,7 @@ import (
 	"bmc/graph"
 	"bmc/graph/nn"
 	"bmc/internal/atomicfile"
+	"bmc/pretrained"
 	"bmc/safetensors"
 )
 
@@ -38,6 +39,9 @@ const (
 	IOKeep IOKind = "keep"
 	// IOMetric is an output read after the run (loss, logits, diagnostics).
 	IOMetric IOKind = "metric"
+	// IORandom is a tensor the runtime draws before every run of a training
+	// graph (dropout masks), from the run's seed and the step number.
+	IORandom IOKind = "random"
 )
 
 // IO is one graph input or output.
@@ -60,6 +64,14 @@ type GraphInfo struct {
 	Role    string `json:"role"`
 	Inputs  []IO   `json:"inputs"`
 	Outputs []IO   `json:"outputs"`
+	// Random says how each random input is drawn.
+	Random []RandomInfo `json:"random,omitempty"`
+}
+
+// RandomInfo is the distribution of one random input, by IO key.
+type RandomInfo struct {
+	Key  string          `json:"key"`
+	Dist nn.Distribution `json:"dist"`
 }
 
 // Graph state kinds.
@@ -67,13 +79,17 @@ const (
 	StateParam  = "param"
 	StateSlot   = "slot"
 	StateMethod = "method"
+	// StateBuffer is a model buffer: read by the forward pass, updated in
+	// training without gradients, exported with the parameters.
+	StateBuffer = "buffer"
 )
 
 // StateInfo is one tensor of the training state.
 type StateInfo struct {
 	Key   string      `json:"key"`
 	Shape graph.Shape `json:"shape"`
-	// Kind is "param", "slot" (optimizer) or "method" (method state).
+	// Kind is "param", "buffer" (running statistics), "slot" (optimizer) or
+	// "method" (method state).
 	Kind string `json:"kind"`
 	// Modality tags parameters of a modality's encoder.
 	Modality string `json:"modality,omitempty"`
@@ -125,6 +141,8 @@ type Manifest struct {
 	// (a method's schedule may choose among them).
 	StepGraphs []string `json:"step_graphs"`
 	Runs       []Run    `json:"runs"`
+	// Pretrained records the weight files loaded into the initial values.
+	Pretrained []pretrained.Report `json:"pretrained,omitempty"`
 	// Flops is the static FLOPs report of the plan (package flops), recorded
 	// when the plan is compiled; `bmc flops` recounts from the graphs.
 	Flops json.RawMessage `json:"flops,omitempty"`
@@ -302,8 +320,15 @@ func (m *Manifest) Validate() error {
 		inputs[in.Name] = true
 	}
 	for _, g := range m.Graphs {
+		random := map[string]bool{}
+		for _, r := range g.Random {
+			if r.Dist.Kind != "bernoulli" || r.Dist.P <= 0 || r.Dist.P > 1 {
+				return fmt.Errorf("graphs: %s: random %s: distribution %+v, want bernoulli with p in (0, 1]", g.Name, r.Key, r.Dist)
+			}
+			random[r.Key] = true
+		}
 		for _, io := range append(append([]IO{}, g.Inputs...), g.Outputs...) {
-			if (io.Kind == IOState && !state[io.Key]) || (io.Kind == IOInput && !inputs[io.Key]) {
+			if (io.Kind == IOState && !state[io.Key]) || (io.Kind == IOInput && !inputs[io.Key]) || (io.Kind == IORandom && !random[io.Key]) {
 				return fmt.Errorf("graphs: %s: %s %s reads %q, which is not declared", g.Name, io.Kind, io.Name, io.Key)
 			}
 		}

@@ -18,6 +18,14 @@ import (
 // stream is easy and the visual stream is weak, which reproduces the
 // imbalance of the paper's Figure 2: the weak modality learns less inside a
 // jointly trained model than alone.
+//
+// A modality may take a tensor shape (shape.m=1x32x32) so convolutional and
+// transformer encoders can run on it. Its prototypes are then smooth: constant
+// over the cells of a 4×4 grid spanning the last two axes, so a pattern
+// survives convolution and pooling. A modality may instead hold token ids
+// (vocab.m=V): each position is, with probability min(1, s_m), a token drawn
+// from the class's own slice of the vocabulary and otherwise any token in
+// [1, V); id 0 is kept for padding.
 
 type synthConfig struct {
 	name       string
@@ -25,6 +33,8 @@ type synthConfig struct {
 	classes    int
 	sizes      map[string]int
 	dims       map[string]int
+	shapes     map[string][]int64
+	vocab      map[string]int
 	signal     map[string]float64
 	seed       uint64
 }
@@ -35,6 +45,8 @@ func synthDefaults(name string) synthConfig {
 		classes: 10,
 		sizes:   map[string]int{Train: 2000, Val: 500, Test: 1000},
 		dims:    map[string]int{},
+		shapes:  map[string][]int64{},
+		vocab:   map[string]int{},
 		signal:  map[string]float64{},
 	}
 	switch name {
@@ -62,6 +74,8 @@ func synthParams(c synthConfig) []Param {
 	for _, m := range c.modalities {
 		ps = append(ps,
 			Param{Name: "dim." + m, Default: strconv.Itoa(c.dims[m]), Doc: m + " feature width"},
+			Param{Name: "shape." + m, Default: "", Doc: m + " sample shape such as 1x32x32 (replaces dim." + m + ")"},
+			Param{Name: "vocab." + m, Default: "", Doc: m + " as token ids in [0, V) (V ≥ 2·classes; length from shape." + m + ", default 16)"},
 			Param{Name: "signal." + m, Default: strconv.FormatFloat(c.signal[m], 'g', -1, 64), Doc: m + " informativeness (prototype scale over unit noise)"},
 		)
 	}
@@ -112,6 +126,10 @@ func openSynth(name string, o Options) (Dataset, error) {
 			}
 		case strings.HasPrefix(key, "dim."):
 			c.dims[strings.TrimPrefix(key, "dim.")], err = positive(key)
+		case strings.HasPrefix(key, "shape."):
+			c.shapes[strings.TrimPrefix(key, "shape.")], err = parseShape(name, key, val)
+		case strings.HasPrefix(key, "vocab."):
+			c.vocab[strings.TrimPrefix(key, "vocab.")], err = positive(key)
 		case strings.HasPrefix(key, "signal."):
 			var s float64
 			s, err = strconv.ParseFloat(val, 64)
@@ -124,7 +142,62 @@ func openSynth(name string, o Options) (Dataset, error) {
 			return nil, err
 		}
 	}
+	for m, v := range c.vocab {
+		if v < 2*c.classes {
+			return nil, fmt.Errorf("dataset %s: parameter vocab.%s=%d: want at least 2·classes = %d", name, m, v, 2*c.classes)
+		}
+		if _, ok := c.shapes[m]; !ok {
+			c.shapes[m] = []int64{16}
+		}
+	}
 	return newSynth(c), nil
+}
+
+// parseShape reads a sample shape "AxBxC" of positive sizes.
+func parseShape(name, key, val string) ([]int64, error) {
+	var shape []int64
+	for _, f := range strings.Split(val, "x") {
+		d, err := strconv.ParseInt(f, 10, 64)
+		if err != nil || d < 1 {
+			return nil, fmt.Errorf("dataset %s: parameter %s=%q: want positive sizes joined by x, such as 1x32x32", name, key, val)
+		}
+		shape = append(shape, d)
+	}
+	return shape, nil
+}
+
+// shape is a modality's sample shape.
+func (c synthConfig) shape(m string) []int64 {
+	if s, ok := c.shapes[m]; ok {
+		return s
+	}
+	return []int64{int64(c.dims[m])}
+}
+
+// protoIndex maps element j of a sample to its prototype element: itself for
+// vectors, the element's cell of a 4×4 grid over the last two axes
+// otherwise (the prototype then has 16 values per leading index).
+func protoIndex(shape []int64, j int) int {
+	r := len(shape)
+	if r < 2 {
+		return j
+	}
+	h, w := int(shape[r-2]), int(shape[r-1])
+	lead, rest := j/(h*w), j%(h*w)
+	y, x := rest/w, rest%w
+	return lead*16 + (y*4/h)*4 + x*4/w
+}
+
+// protoSize is the number of prototype values per class.
+func protoSize(shape []int64) int {
+	n := 1
+	for _, d := range shape {
+		n *= int(d)
+	}
+	if r := len(shape); r >= 2 {
+		n = n / int(shape[r-2]*shape[r-1]) * 16
+	}
+	return n
 }
 
 type synth struct {
@@ -134,7 +207,8 @@ type synth struct {
 
 type synthSplit struct {
 	labels []int64
-	data   [][]float32 // per modality, [n·d]
+	data   [][]float32 // per float modality, [n·d]
+	tokens [][]int64   // per token modality, [n·d]
 	dims   []int
 }
 
@@ -144,11 +218,12 @@ func newSynth(c synthConfig) *synth {
 	protos := make([][]float64, len(c.modalities))
 	dims := make([]int, len(c.modalities))
 	for mi, m := range c.modalities {
-		d := c.dims[m]
-		dims[mi] = d
-		s.spec.Modalities = append(s.spec.Modalities, Modality{Name: m, Shape: []int64{int64(d)}})
+		shape := c.shape(m)
+		mod := Modality{Name: m, Shape: shape, Int: c.vocab[m] > 0}
+		dims[mi] = mod.Size()
+		s.spec.Modalities = append(s.spec.Modalities, mod)
 		rng := randstream.New(c.seed, "prototypes/"+m, 0)
-		p := make([]float64, c.classes*d)
+		p := make([]float64, c.classes*protoSize(shape))
 		for i := range p {
 			p[i] = rng.NormFloat64()
 		}
@@ -158,18 +233,35 @@ func newSynth(c synthConfig) *synth {
 		n := c.sizes[split]
 		s.spec.Sizes[split] = n
 		rng := randstream.New(c.seed, "samples/"+split, 0)
-		sp := &synthSplit{labels: make([]int64, n), dims: dims, data: make([][]float32, len(c.modalities))}
-		for mi := range c.modalities {
-			sp.data[mi] = make([]float32, n*dims[mi])
+		sp := &synthSplit{labels: make([]int64, n), dims: dims, data: make([][]float32, len(c.modalities)), tokens: make([][]int64, len(c.modalities))}
+		for mi, m := range c.modalities {
+			if c.vocab[m] > 0 {
+				sp.tokens[mi] = make([]int64, n*dims[mi])
+			} else {
+				sp.data[mi] = make([]float32, n*dims[mi])
+			}
 		}
 		for i := range n {
 			y := rng.IntN(c.classes)
 			sp.labels[i] = int64(y)
 			for mi, m := range c.modalities {
 				d := dims[mi]
+				if v := c.vocab[m]; v > 0 {
+					// Class y owns tokens [1+y·k, 1+(y+1)·k).
+					k := (v - 1) / c.classes
+					for j := range sp.tokens[mi][i*d : (i+1)*d] {
+						tok := 1 + rng.IntN(v-1)
+						if rng.Float64() < c.signal[m] {
+							tok = 1 + y*k + rng.IntN(k)
+						}
+						sp.tokens[mi][i*d+j] = int64(tok)
+					}
+					continue
+				}
+				shape, per := c.shape(m), protoSize(c.shape(m))
 				row := sp.data[mi][i*d : (i+1)*d]
 				for j := range row {
-					row[j] = float32(c.signal[m]*protos[mi][y*d+j] + rng.NormFloat64())
+					row[j] = float32(c.signal[m]*protos[mi][y*per+protoIndex(shape, j)] + rng.NormFloat64())
 				}
 			}
 		}
@@ -198,6 +290,13 @@ func (sp *synthSplit) Read(i int, dst []Buffer) (int64, error) {
 		return 0, fmt.Errorf("%d buffers for %d modalities", len(dst), len(sp.data))
 	}
 	for m, d := range sp.dims {
+		if sp.tokens[m] != nil {
+			if len(dst[m].I64) != d {
+				return 0, fmt.Errorf("modality %d buffer holds %d token ids, a sample has %d", m, len(dst[m].I64), d)
+			}
+			copy(dst[m].I64, sp.tokens[m][i*d:(i+1)*d])
+			continue
+		}
 		if len(dst[m].F32) != d {
 			return 0, fmt.Errorf("modality %d buffer holds %d floats, a sample has %d", m, len(dst[m].F32), d)
 		}

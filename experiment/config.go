@@ -23,7 +23,13 @@ type FileConfig struct {
 	Data     map[string]any `yaml:"data,omitempty"`
 	DataRoot string         `yaml:"data_root,omitempty"`
 	Encoder  string         `yaml:"encoder,omitempty"`
-	Train    TrainFile      `yaml:"train,omitempty"`
+	// Encoders are per-modality encoders (modality → spec).
+	Encoders map[string]string `yaml:"encoders,omitempty"`
+	// Pretrained maps modalities to weight files; AllowMissing tolerates
+	// tensors those files lack.
+	Pretrained   map[string]string `yaml:"pretrained,omitempty"`
+	AllowMissing bool              `yaml:"allow_missing,omitempty"`
+	Train        TrainFile         `yaml:"train,omitempty"`
 }
 
 // TrainFile is the train section of a configuration file; absent fields keep
@@ -59,7 +65,8 @@ func ReadConfig(path string) (Request, error) {
 	if err := dec.Decode(&fc); err != nil && !errors.Is(err, io.EOF) {
 		return Request{}, fmt.Errorf("%s: %w", path, err)
 	}
-	r := Request{Method: fc.Method, Dataset: fc.Dataset, Preset: fc.Preset, DataRoot: fc.DataRoot, Encoder: fc.Encoder}
+	r := Request{Method: fc.Method, Dataset: fc.Dataset, Preset: fc.Preset, DataRoot: fc.DataRoot, Encoder: fc.Encoder, Encoders: fc.Encoders,
+		Pretrained: fc.Pretrained, AllowMissing: fc.AllowMissing}
 	if r.Hyper, err = scalars(fc.Hyper); err != nil {
 		return Request{}, fmt.Errorf("%s: field hyper: %w", path, err)
 	}
@@ -131,6 +138,14 @@ func Merge(file, flags Request) Request {
 	pick(&r.Preset, flags.Preset)
 	pick(&r.DataRoot, flags.DataRoot)
 	pick(&r.Encoder, flags.Encoder)
+	if flags.Encoder != "" {
+		// An all-modality encoder on the command line replaces the file's
+		// per-modality ones; the flags' own per-modality ones apply after.
+		r.Encoders = nil
+	}
+	r.Encoders = mergeMaps(r.Encoders, flags.Encoders)
+	r.Pretrained = mergeMaps(file.Pretrained, flags.Pretrained)
+	r.AllowMissing = file.AllowMissing || flags.AllowMissing
 	r.Hyper = mergeMaps(file.Hyper, flags.Hyper)
 	r.DataParams = mergeMaps(file.DataParams, flags.DataParams)
 	r.Train = file.Train.merge(flags.Train)
@@ -163,8 +178,9 @@ func EffectiveConfig(m *compile.Manifest) ([]byte, error) {
 	for k, v := range m.Dataset.Params {
 		fc.Data[k] = v
 	}
-	if len(m.Model.Modalities) > 0 {
-		fc.Encoder = EncoderString(m.Model.Modalities[0].Encoder)
+	fc.Encoders = map[string]string{}
+	for _, mod := range m.Model.Modalities {
+		fc.Encoders[mod.Name] = EncoderString(mod.Encoder)
 	}
 	fc.Train = TrainFile{Epochs: &t.Epochs, BatchSize: &t.BatchSize, EvalBatchSize: &t.EvalBatchSize, Optimizer: o.Name,
 		LR: &o.LR, WeightDecay: &o.WeightDecay, StepSize: &t.Scheduler.StepSize, Gamma: &t.Scheduler.Gamma,

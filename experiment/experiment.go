@@ -7,8 +7,9 @@ package experiment
 import (
 	"encoding/json"
 	"fmt"
+	"maps"
+	"slices"
 	"sort"
-	"strconv"
 	"strings"
 
 	"bmc/compile"
@@ -17,6 +18,7 @@ import (
 	"bmc/graph"
 	"bmc/graph/nn"
 	"bmc/methods"
+	"bmc/pretrained"
 )
 
 // Request is one experiment to compile.
@@ -28,8 +30,16 @@ type Request struct {
 	DataParams map[string]string
 	DataRoot   string
 	// Encoder overrides the default encoder of every modality ("mlp:64,32"
-	// means hidden width 64 and feature width 32; "linear:32").
+	// means hidden width 64 and feature width 32; "linear:32"; "resnet18").
 	Encoder string
+	// Encoders override the encoder of single modalities (modality → spec),
+	// after Encoder.
+	Encoders map[string]string
+	// Pretrained maps modalities to weight files (safetensors or ONNX)
+	// loaded onto their encoders; AllowMissing keeps the initial values of
+	// tensors a file lacks or has with another shape instead of failing.
+	Pretrained   map[string]string
+	AllowMissing bool
 	// Preset names the training preset (default: PresetDefault).
 	Preset string
 	// Train overrides preset fields: only the non-zero ones apply.
@@ -181,49 +191,6 @@ func (o Overrides) apply(c compile.TrainConfig) compile.TrainConfig {
 	return c
 }
 
-// DefaultEncoder is the encoder the built-in datasets use: a one-hidden-layer MLP.
-const DefaultEncoder = "mlp:64,32"
-
-// ParseEncoder reads "linear:OUT" or "mlp:H1,…,OUT".
-func ParseEncoder(s string) (nn.EncoderSpec, error) {
-	kind, widths, ok := strings.Cut(s, ":")
-	if !ok {
-		return nn.EncoderSpec{}, fmt.Errorf("encoder %q: want linear:OUT or mlp:HIDDEN,…,OUT", s)
-	}
-	var ws []int64
-	for _, w := range strings.Split(widths, ",") {
-		v, err := strconv.ParseInt(strings.TrimSpace(w), 10, 64)
-		if err != nil || v < 1 {
-			return nn.EncoderSpec{}, fmt.Errorf("encoder %q: width %q is not a positive integer", s, w)
-		}
-		ws = append(ws, v)
-	}
-	spec := nn.EncoderSpec{Kind: kind, Out: ws[len(ws)-1], Hidden: ws[:len(ws)-1]}
-	switch kind {
-	case "linear":
-		if len(ws) != 1 {
-			return spec, fmt.Errorf("encoder %q: a linear encoder has one width", s)
-		}
-		spec.Hidden = nil
-	case "mlp":
-		if len(ws) < 2 {
-			return spec, fmt.Errorf("encoder %q: an mlp needs at least one hidden width and the output width", s)
-		}
-	default:
-		return spec, fmt.Errorf("encoder %q: kind %q is unknown (linear, mlp)", s, kind)
-	}
-	return spec, nil
-}
-
-// EncoderString writes an encoder spec the way ParseEncoder reads it.
-func EncoderString(e nn.EncoderSpec) string {
-	var ws []string
-	for _, w := range append(append([]int64{}, e.Hidden...), e.Out) {
-		ws = append(ws, strconv.FormatInt(w, 10))
-	}
-	return e.Kind + ":" + strings.Join(ws, ",")
-}
-
 // Open opens the request's dataset.
 func (r Request) Open() (datasets.Dataset, error) {
 	return datasets.Open(r.Dataset, datasets.Options{Root: r.DataRoot, Params: r.DataParams})
@@ -244,20 +211,13 @@ func Compile(r Request) (*compile.Plan, datasets.Dataset, error) {
 		return nil, nil, err
 	}
 	spec := data.Spec()
-	encText := r.Encoder
-	if encText == "" {
-		encText = DefaultEncoder
-	}
-	enc, err := ParseEncoder(encText)
+	encs, err := r.encoderSpecs(spec)
 	if err != nil {
 		return nil, nil, err
 	}
 	ms := nn.ModelSpec{Classes: int64(spec.Classes), Fusion: nn.FusionConcat}
-	for _, m := range spec.Modalities {
-		if m.Int {
-			return nil, nil, fmt.Errorf("dataset %s: modality %s holds token ids, which the %s encoder cannot take", spec.Name, m.Name, enc.Kind)
-		}
-		ms.Modalities = append(ms.Modalities, nn.ModalitySpec{Name: m.Name, Shape: graph.Shape(m.Shape), Encoder: enc})
+	for i, m := range spec.Modalities {
+		ms.Modalities = append(ms.Modalities, nn.ModalitySpec{Name: m.Name, Shape: graph.Shape(m.Shape), Encoder: encs[i]})
 	}
 	if ms, err = method.Model(ms, hp); err != nil {
 		return nil, nil, err
@@ -283,6 +243,9 @@ func Compile(r Request) (*compile.Plan, datasets.Dataset, error) {
 	if err != nil {
 		return nil, nil, err
 	}
+	if err := r.loadPretrained(plan, model); err != nil {
+		return nil, nil, err
+	}
 	report, err := flops.PlanReport(plan)
 	if err != nil {
 		return nil, nil, err
@@ -291,6 +254,28 @@ func Compile(r Request) (*compile.Plan, datasets.Dataset, error) {
 		return nil, nil, err
 	}
 	return plan, data, nil
+}
+
+// loadPretrained puts the pretrained weights into the plan's initial values
+// and records what each file gave.
+func (r Request) loadPretrained(plan *compile.Plan, model *nn.Model) error {
+	for _, mod := range slices.Sorted(maps.Keys(r.Pretrained)) {
+		path := r.Pretrained[mod]
+		tensors, skipped, err := pretrained.ReadFile(path)
+		if err != nil {
+			return fmt.Errorf("pretrained weights for modality %s: %w", mod, err)
+		}
+		rep, err := pretrained.Apply(plan.Init, model, mod, tensors, skipped)
+		if err != nil {
+			return fmt.Errorf("%s: %w", path, err)
+		}
+		rep.File = path
+		if err := rep.Check(r.AllowMissing); err != nil {
+			return err
+		}
+		plan.Manifest.Pretrained = append(plan.Manifest.Pretrained, rep)
+	}
+	return nil
 }
 
 // Schedule creates a plan's method schedule.

@@ -20,6 +20,7 @@ func TestParseEncoder(t *testing.T) {
 		{"mlp:64,32", nn.EncoderSpec{Kind: "mlp", Hidden: []int64{64}, Out: 32}},
 		{"mlp:8,4,2", nn.EncoderSpec{Kind: "mlp", Hidden: []int64{8, 4}, Out: 2}},
 		{experiment.DefaultEncoder, nn.EncoderSpec{Kind: "mlp", Hidden: []int64{64}, Out: 32}},
+		{"mlp:16,8,dropout=0.25", nn.EncoderSpec{Kind: "mlp", Hidden: []int64{16}, Out: 8, Options: nn.Options{"dropout": 0.25}}},
 	}
 	for _, tc := range valid {
 		got, err := experiment.ParseEncoder(tc.in)
@@ -36,8 +37,10 @@ func TestParseEncoder(t *testing.T) {
 	}
 
 	invalid := []struct{ in, want string }{
-		{"mlp", "want linear:OUT or mlp:HIDDEN"},
-		{"", "want linear:OUT or mlp:HIDDEN"},
+		{"mlp", "an mlp needs at least one hidden width"},
+		{"", `kind "" is unknown`},
+		{"mlp:8,4,dropout=x", `option "dropout=x" is not key=number`},
+		{"mlp:8,4,=1", `option "=1" is not key=number`},
 		{"mlp:32", "at least one hidden width"},
 		{"linear:8,4", "one width"},
 		{"conv:8", `kind "conv" is unknown`},
@@ -51,6 +54,33 @@ func TestParseEncoder(t *testing.T) {
 		_, err := experiment.ParseEncoder(tc.in)
 		if err == nil || !strings.Contains(err.Error(), tc.want) {
 			t.Errorf("ParseEncoder(%q) error = %v, want one containing %q", tc.in, err, tc.want)
+		}
+	}
+}
+
+func TestEncoderStringRoundTrips(t *testing.T) {
+	for _, in := range []string{"linear:32", "mlp:64,32", "mlp:16,8,dropout=0.25"} {
+		spec, err := experiment.ParseEncoder(in)
+		if err != nil {
+			t.Fatalf("ParseEncoder(%q): %v", in, err)
+		}
+		if got := experiment.EncoderString(spec); got != in {
+			t.Errorf("EncoderString(ParseEncoder(%q)) = %q", in, got)
+		}
+	}
+}
+
+func TestParseEncoderFlag(t *testing.T) {
+	tests := []struct{ in, mod, spec string }{
+		{"mlp:64,32", "", "mlp:64,32"},
+		{"audio=mlp:64,32", "audio", "mlp:64,32"},
+		{"mlp:8,4,dropout=0.1", "", "mlp:8,4,dropout=0.1"},
+		{"text=mlp:8,4,dropout=0.1", "text", "mlp:8,4,dropout=0.1"},
+		{"visual=linear:3", "visual", "linear:3"},
+	}
+	for _, tc := range tests {
+		if mod, spec := experiment.ParseEncoderFlag(tc.in); mod != tc.mod || spec != tc.spec {
+			t.Errorf("ParseEncoderFlag(%q) = %q, %q; want %q, %q", tc.in, mod, spec, tc.mod, tc.spec)
 		}
 	}
 }
@@ -299,6 +329,25 @@ func TestCompileModelFromDataset(t *testing.T) {
 	}
 	if enc := p.Manifest.Model.Modalities[0].Encoder; enc.Kind != "mlp" || enc.Out != 32 || !slices.Equal(enc.Hidden, []int64{64}) {
 		t.Errorf("default encoder %+v", enc)
+	}
+
+	// A per-modality encoder overrides the all-modality one for its modality.
+	r = small()
+	r.Encoder = "linear:3"
+	r.Encoders = map[string]string{"visual": "mlp:8,4,dropout=0.5"}
+	p, _, err = experiment.Compile(r)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, mod := range p.Manifest.Model.Modalities {
+		want := map[string]string{"audio": "linear:3", "visual": "mlp:8,4,dropout=0.5"}[mod.Name]
+		if got := experiment.EncoderString(mod.Encoder); got != want {
+			t.Errorf("modality %s: encoder %s, want %s", mod.Name, got, want)
+		}
+	}
+	r.Encoders = map[string]string{"flow": "linear:2"}
+	if _, _, err := experiment.Compile(r); err == nil || !strings.Contains(err.Error(), "dataset synth-av has no such modality (modalities: audio, visual)") {
+		t.Errorf("encoder for an absent modality: %v", err)
 	}
 }
 

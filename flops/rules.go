@@ -6,9 +6,9 @@
 // multiply, divide, comparison, max/min or elementary function (exp, log,
 // sqrt, tanh, sigmoid, erf, sin, cos, reciprocal). A multiply-accumulate is
 // 2 FLOPs. Data movement (reshape, transpose, concat, slice, pad, expand,
-// one-hot, where, cast, constants) and boolean logic are 0 FLOPs. MACs count
-// only the multiply-accumulates of MatMul and Gemm, the thop/fvcore
-// convention.
+// one-hot, where, cast, constants, gathers) and boolean logic are 0 FLOPs.
+// MACs count only the multiply-accumulates of MatMul, Gemm, Conv and
+// ConvTranspose, the thop/fvcore convention.
 package flops
 
 import (

@@ -1,6 +1,115 @@
 package gradcheck
 
-// convCases check the gradient rules of the convolution and pooling ops.
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"slices"
+	"testing"
+
+	"bmc/graph"
+	"bmc/internal/onnxcheck"
+)
+
+// distinct fills a float input with values at least 0.05 apart (a
+// permutation of 0.05·i, centred), so that finite differences never change
+// which element of a pooling window is the maximum.
+func distinct(shape ...int64) Input {
+	n := graph.Shape(shape).Size()
+	v := make([]float32, n)
+	for i := range v {
+		// 37 is coprime to every size used here, so i ↦ 37·i mod n is a
+		// permutation.
+		v[i] = 0.05 * float32((int64(i)*37)%n-n/2)
+	}
+	return Input{Shape: shape, DType: graph.Float32, Floats: v}
+}
+
+func convCase(name string, x, w Input, bias bool, o graph.ConvOpts) Case {
+	inputs := []Input{x, w}
+	if bias {
+		inputs = append(inputs, f32(w.Shape[0]))
+	}
+	return Case{Name: name, Inputs: inputs, Build: func(g *graph.Graph, in []*graph.Value) *graph.Value {
+		var b *graph.Value
+		if bias {
+			b = in[2]
+		}
+		return g.Conv(in[0], in[1], b, o)
+	}}
+}
+
+func maxPoolCase(name string, x Input, o graph.PoolOpts) Case {
+	return unaryCase(name, x, func(g *graph.Graph, v *graph.Value) *graph.Value {
+		y, _ := g.MaxPool(v, o)
+		return y
+	})
+}
+
+func avgPoolCase(name string, x Input, o graph.PoolOpts) Case {
+	return unaryCase(name, x, func(g *graph.Graph, v *graph.Value) *graph.Value { return g.AveragePool(v, o) })
+}
+
+// convCases check the gradient rules of the convolution and pooling ops:
+// every branch of the polyphase input gradient (stride 1, stride 2 with
+// even and odd lengths, strides sharing a factor with the dilation,
+// negative effective pads, empty phases of a 1×1 kernel) and the im2col
+// weight gradient with one and several groups, in 1-D, 2-D and 3-D.
 func convCases() []Case {
-	return nil
+	s2 := []int64{2, 2}
+	p1 := []int64{1, 1, 1, 1}
+	return []Case{
+		convCase("Conv/3x3-s1-p1-bias", f32(2, 3, 5, 5), f32(4, 3, 3, 3), true, graph.ConvOpts{Pads: p1}),
+		convCase("Conv/3x3-s2-p1-odd", f32(1, 2, 7, 6), f32(3, 2, 3, 3), false, graph.ConvOpts{Strides: s2, Pads: p1}),
+		convCase("Conv/3x3-s2-asym-pads", f32(1, 2, 6, 7), f32(2, 2, 3, 3), true, graph.ConvOpts{Strides: s2, Pads: []int64{0, 1, 2, 0}}),
+		convCase("Conv/stem-7x7-s2-p3", f32(1, 2, 11, 10), f32(2, 2, 7, 7), false, graph.ConvOpts{Strides: s2, Pads: []int64{3, 3, 3, 3}}),
+		convCase("Conv/1x1-s2-downsample", f32(2, 3, 5, 6), f32(4, 3, 1, 1), false, graph.ConvOpts{Strides: s2}),
+		convCase("Conv/1x1-s1", f32(2, 3, 4, 3), f32(5, 3, 1, 1), true, graph.ConvOpts{}),
+		convCase("Conv/dilation2-p2", f32(1, 2, 7, 7), f32(2, 2, 3, 3), false, graph.ConvOpts{Dilations: s2, Pads: []int64{2, 2, 2, 2}}),
+		convCase("Conv/stride2-dilation2", f32(1, 2, 9, 8), f32(2, 2, 3, 3), false, graph.ConvOpts{Strides: s2, Dilations: s2, Pads: []int64{1, 2, 2, 1}}),
+		convCase("Conv/stride3-dilation2", f32(1, 1, 10, 11), f32(2, 1, 3, 2), false, graph.ConvOpts{Strides: []int64{3, 3}, Dilations: s2, Pads: []int64{2, 1, 1, 2}}),
+		convCase("Conv/pad-beyond-kernel", f32(1, 2, 4, 4), f32(2, 2, 2, 2), true, graph.ConvOpts{Pads: []int64{2, 3, 2, 1}}),
+		convCase("Conv/groups-s2", f32(1, 4, 5, 5), f32(6, 2, 3, 3), true, graph.ConvOpts{Group: 2, Strides: s2, Pads: p1}),
+		convCase("Conv/depthwise", f32(2, 3, 5, 4), f32(3, 1, 3, 3), false, graph.ConvOpts{Group: 3, Pads: p1}),
+		convCase("Conv/1d-s2-p1", f32(2, 3, 9), f32(4, 3, 3), true, graph.ConvOpts{Strides: []int64{2}, Pads: []int64{1, 1}}),
+		convCase("Conv/1d-k5-s1", f32(1, 2, 8), f32(3, 2, 5), false, graph.ConvOpts{Pads: []int64{2, 2}}),
+		convCase("Conv/3d-s2", f32(1, 2, 4, 5, 4), f32(2, 2, 2, 2, 2), false, graph.ConvOpts{Strides: []int64{2, 2, 2}, Pads: []int64{0, 1, 0, 0, 0, 1}}),
+
+		maxPoolCase("MaxPool/3x3-s2-p1-overlapping", distinct(2, 2, 7, 6), graph.PoolOpts{Kernel: []int64{3, 3}, Strides: s2, Pads: p1}),
+		maxPoolCase("MaxPool/3x3-s1-overlapping", distinct(1, 2, 5, 5), graph.PoolOpts{Kernel: []int64{3, 3}}),
+		maxPoolCase("MaxPool/2x2-s2", distinct(2, 3, 4, 4), graph.PoolOpts{Kernel: s2, Strides: s2}),
+		maxPoolCase("MaxPool/1d-k3-s2", distinct(2, 3, 9), graph.PoolOpts{Kernel: []int64{3}, Strides: []int64{2}, Pads: []int64{1, 0}}),
+		unaryCase("MaxPool/without-indices", distinct(1, 2, 6, 6), func(g *graph.Graph, x *graph.Value) *graph.Value {
+			return g.Apply("MaxPool", []*graph.Value{x}, graph.Attrs{"kernel_shape": []int64{3, 3}, "strides": s2, "pads": p1}, 1)[0]
+		}),
+
+		avgPoolCase("AveragePool/3x3-s2-p1-include-pad", f32(2, 2, 7, 6), graph.PoolOpts{Kernel: []int64{3, 3}, Strides: s2, Pads: p1, CountIncludePad: true}),
+		avgPoolCase("AveragePool/3x3-s2-p1-exclude-pad", f32(2, 2, 7, 6), graph.PoolOpts{Kernel: []int64{3, 3}, Strides: s2, Pads: p1}),
+		avgPoolCase("AveragePool/2x2-s2", f32(1, 3, 4, 5), graph.PoolOpts{Kernel: s2, Strides: s2}),
+		avgPoolCase("AveragePool/1d-k3-s1-p1", f32(2, 2, 6), graph.PoolOpts{Kernel: []int64{3}, Pads: []int64{1, 1}}),
+
+		unaryCase("GlobalAveragePool", f32(2, 3, 4, 5), (*graph.Graph).GlobalAveragePool),
+		unaryCase("GlobalAveragePool/1d", f32(2, 3, 7), (*graph.Graph).GlobalAveragePool),
+	}
+}
+
+// The gradient graphs of the conv, pool and index cases are valid ONNX for
+// an independent checker (onnx.checker with full shape inference).
+func TestConvAndIndexGradientGraphsPassChecker(t *testing.T) {
+	dir := t.TempDir()
+	var paths []string
+	for i, c := range slices.Concat(convCases(), indexCases()) {
+		b, _, err := build(c, true)
+		if err != nil {
+			t.Fatal(err)
+		}
+		p := filepath.Join(dir, fmt.Sprintf("case%02d.onnx", i))
+		if err := os.WriteFile(p, b.bytes, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		paths = append(paths, p)
+	}
+	if err := onnxcheck.Files(paths...); err != nil {
+		t.Fatal(err)
+	}
 }

@@ -433,3 +433,25 @@ func ReadFile(path string) (*Model, error) {
 	}
 	return m, nil
 }
+
+// ReadInitializers reads the initializers of an ONNX file by name, without
+// decoding its graph (which may use ops bmc does not know).
+func ReadInitializers(path string) (map[string]*Tensor, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	mp := &onnxpb.ModelProto{}
+	if err := proto.Unmarshal(data, mp); err != nil {
+		return nil, fmt.Errorf("%s: not an ONNX model: %w", path, err)
+	}
+	out := map[string]*Tensor{}
+	for _, tp := range mp.GetGraph().GetInitializer() {
+		t, err := decodeTensor(tp)
+		if err != nil {
+			return nil, fmt.Errorf("%s: initializer %s: %w", path, tp.GetName(), err)
+		}
+		out[tp.GetName()] = t
+	}
+	return out, nil
+}

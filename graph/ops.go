@@ -160,3 +160,11 @@ func (g *Graph) Constant(t *Tensor) *Value {
 func (g *Graph) apply1(op string, attrs Attrs, in ...*Value) *Value {
 	return g.Apply(op, in, attrs, 1)[0]
 }
+
+// ConstZero adds a Constant scalar 0 of an int64 or float32 type.
+func (g *Graph) ConstZero(dtype DType) *Value {
+	if dtype == Int64 {
+		return g.ConstInt(0)
+	}
+	return g.ConstFloat(0)
+}

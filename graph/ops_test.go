@@ -196,7 +196,7 @@ func validShapeCases() []shapeCase {
 			return g.Apply(op, []*Value{in(g, Float32, 2, 3)}, nil, 1)[0]
 		}), []string{"float32[2 3]"}})
 	}
-	return cases
+	return append(cases, convShapeCases()...)
 }
 
 func TestShapeRules(t *testing.T) {

@@ -51,19 +51,19 @@ func FillRows(split datasets.Split, spec datasets.Spec, b *Batch, idx []int) err
 		return fmt.Errorf("%d samples for a batch of %d", len(idx), b.Size)
 	}
 	bufs := make([]datasets.Buffer, len(spec.Modalities))
-	scratch := make([][]float32, len(spec.Modalities))
+	scratch := make([]datasets.Buffer, len(spec.Modalities))
 	for i, mod := range spec.Modalities {
 		if b.Data[mod.Name] == nil {
-			scratch[i] = make([]float32, mod.Size())
+			scratch[i] = newSampleBuffer(mod)
 		}
 	}
 	for row, sample := range idx {
 		for i, mod := range spec.Modalities {
 			n := mod.Size()
 			if t := b.Data[mod.Name]; t != nil {
-				bufs[i] = datasets.Buffer{F32: t.F32[row*n : (row+1)*n]}
+				bufs[i] = datasets.Buffer{F32: rows(t.F32, row, n), I64: rows(t.I64, row, n)}
 			} else {
-				bufs[i] = datasets.Buffer{F32: scratch[i]}
+				bufs[i] = scratch[i]
 			}
 		}
 		label, err := split.Read(sample, bufs)
@@ -77,11 +77,33 @@ func FillRows(split datasets.Split, spec datasets.Spec, b *Batch, idx []int) err
 	}
 	for _, mod := range spec.Modalities {
 		if t := b.Data[mod.Name]; t != nil {
-			clear(t.F32[len(idx)*mod.Size():])
+			if t.F32 != nil {
+				clear(t.F32[len(idx)*mod.Size():])
+			}
+			if t.I64 != nil {
+				clear(t.I64[len(idx)*mod.Size():])
+			}
 		}
 	}
 	clear(b.Labels.I64[len(idx):])
 	return nil
+}
+
+// rows is row r of a batch tensor's data with n elements per row (nil for a
+// nil slice: the tensor holds the other element type).
+func rows[T any](data []T, r, n int) []T {
+	if data == nil {
+		return nil
+	}
+	return data[r*n : (r+1)*n]
+}
+
+// newSampleBuffer allocates one sample of a modality.
+func newSampleBuffer(mod datasets.Modality) datasets.Buffer {
+	if mod.Int {
+		return datasets.Buffer{I64: make([]int64, mod.Size())}
+	}
+	return datasets.Buffer{F32: make([]float32, mod.Size())}
 }
 
 // Evaluate runs a predictor over every sample of a split (the last batch is

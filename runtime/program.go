@@ -7,6 +7,8 @@ import (
 
 	"bmc/compile"
 	"bmc/graph"
+	"bmc/graph/nn"
+	"bmc/internal/randstream"
 )
 
 // Program is a plan loaded into ONNX Runtime: one session per graph, the
@@ -20,6 +22,10 @@ type Program struct {
 	inputs  map[string]*Tensor
 	batches map[int]*Batch
 	graphs  map[string]*boundGraph
+	// step numbers the random draws: a graph's random inputs are drawn from
+	// the plan's seed, the input's key and step, so a resumed run draws
+	// what an uninterrupted one would.
+	step uint64
 }
 
 // stateBuffers holds a state tensor's current value and the buffer its next
@@ -41,6 +47,13 @@ type boundGraph struct {
 	batch   *Batch
 	keep    *Tensor
 	metrics map[string]*Tensor
+	random  map[string]*randomInput
+}
+
+// randomInput is a tensor drawn before every run.
+type randomInput struct {
+	t    *Tensor
+	dist nn.Distribution
 }
 
 // Load opens every graph of a plan and allocates the state, initialised from
@@ -104,7 +117,12 @@ func (pr *Program) bind(gi compile.GraphInfo, opt Options) error {
 		return err
 	}
 	var ins, outs []string
-	bg := &boundGraph{info: gi, metrics: map[string]*Tensor{}}
+	bg := &boundGraph{info: gi, metrics: map[string]*Tensor{}, random: map[string]*randomInput{}}
+	defer func() {
+		if bg.sess == nil {
+			bg.close()
+		}
+	}()
 	for _, io := range gi.Inputs {
 		ins = append(ins, io.Name)
 		switch io.Kind {
@@ -132,6 +150,16 @@ func (pr *Program) bind(gi compile.GraphInfo, opt Options) error {
 			for i := range bg.keep.F32 {
 				bg.keep.F32[i] = 1
 			}
+		case compile.IORandom:
+			i := slices.IndexFunc(gi.Random, func(r compile.RandomInfo) bool { return r.Key == io.Key })
+			if i < 0 {
+				return fmt.Errorf("random input %s has no distribution", io.Name)
+			}
+			t, err := NewFloat32(io.Shape)
+			if err != nil {
+				return err
+			}
+			bg.random[io.Key] = &randomInput{t: t, dist: gi.Random[i].Dist}
 		default:
 			return fmt.Errorf("input %s has kind %q", io.Name, io.Kind)
 		}
@@ -151,16 +179,27 @@ func (pr *Program) bind(gi compile.GraphInfo, opt Options) error {
 			return fmt.Errorf("output %s has kind %q", io.Name, io.Kind)
 		}
 	}
-	bg.sess, err = NewSession(data, ins, outs, opt)
-	if err != nil {
-		for _, t := range bg.metrics {
-			t.Close()
-		}
-		bg.keep.Close()
+	if bg.sess, err = NewSession(data, ins, outs, opt); err != nil {
 		return err
 	}
 	pr.graphs[gi.Name] = bg
 	return nil
+}
+
+// close releases a bound graph's session and tensors.
+func (bg *boundGraph) close() error {
+	var errs []error
+	if bg.sess != nil {
+		errs = append(errs, bg.sess.Close())
+	}
+	errs = append(errs, bg.keep.Close())
+	for _, t := range bg.metrics {
+		errs = append(errs, t.Close())
+	}
+	for _, r := range bg.random {
+		errs = append(errs, r.t.Close())
+	}
+	return errors.Join(errs...)
 }
 
 // batch returns the shared tensors of one batch size, allocating them once.
@@ -169,8 +208,14 @@ func (pr *Program) batch(size int) (*Batch, error) {
 		return b, nil
 	}
 	b := &Batch{Size: size, Data: map[string]*Tensor{}}
+	spec := pr.Plan.Manifest.Dataset.Spec
 	for _, mod := range pr.Plan.Manifest.Model.Modalities {
-		t, err := NewFloat32(append([]int64{int64(size)}, mod.Shape...))
+		shape := append([]int64{int64(size)}, mod.Shape...)
+		newTensor := NewFloat32
+		if dm, _ := spec.Modality(mod.Name); dm.Int {
+			newTensor = NewInt64
+		}
+		t, err := newTensor(shape)
 		if err != nil {
 			return nil, err
 		}
@@ -206,6 +251,10 @@ func (pr *Program) Run(graphName string) error {
 	ins := make([]*Tensor, len(bg.info.Inputs))
 	for i, io := range bg.info.Inputs {
 		switch io.Kind {
+		case compile.IORandom:
+			r := bg.random[io.Key]
+			r.draw(pr.Plan.Manifest.Train.Seed, io.Key, pr.step)
+			ins[i] = r.t
 		case compile.IOState:
 			ins[i] = pr.state[io.Key].cur
 		case compile.IOInput:
@@ -237,6 +286,43 @@ func (pr *Program) Run(graphName string) error {
 		}
 	}
 	return nil
+}
+
+// SetStep sets the step number that random inputs are drawn for; the
+// trainer sets it to the global optimizer step before each step.
+func (pr *Program) SetStep(step uint64) { pr.step = step }
+
+// draw fills the tensor from the stream of (seed, key, step).
+func (r *randomInput) draw(seed uint64, key string, step uint64) {
+	rng := randstream.New(seed, "random/"+key, step)
+	p, scale := r.dist.P, float32(r.dist.Scale)
+	// One 64-bit draw gives 4 16-bit uniforms; 1/65536 resolution on p.
+	threshold := uint64(p * 65536)
+	var bits uint64
+	for i := range r.t.F32 {
+		if i%4 == 0 {
+			bits = rng.Uint64()
+		}
+		if bits&0xffff < threshold {
+			r.t.F32[i] = scale
+		} else {
+			r.t.F32[i] = 0
+		}
+		bits >>= 16
+	}
+}
+
+// RandomInput is the last draw of one of a graph's random inputs.
+func (pr *Program) RandomInput(graphName, key string) ([]float32, error) {
+	bg, ok := pr.graphs[graphName]
+	if !ok {
+		return nil, fmt.Errorf("no graph %s", graphName)
+	}
+	r, ok := bg.random[key]
+	if !ok {
+		return nil, fmt.Errorf("graph %s has no random input %q", graphName, key)
+	}
+	return r.t.F32, nil
 }
 
 // Input is the buffer of a runtime input.
@@ -331,10 +417,7 @@ func (pr *Program) SetState(values map[string][]float32) error {
 func (pr *Program) Close() error {
 	var errs []error
 	for _, bg := range pr.graphs {
-		errs = append(errs, bg.sess.Close(), bg.keep.Close())
-		for _, t := range bg.metrics {
-			errs = append(errs, t.Close())
-		}
+		errs = append(errs, bg.close())
 	}
 	for _, s := range pr.state {
 		errs = append(errs, s.cur.Close(), s.next.Close())

@@ -325,6 +325,7 @@ func (t *trainer) trainSteps(epoch int, lr float64) (*trainMetrics, error) {
 		if err := t.sched.BeforeStep(run); err != nil {
 			return nil, fmt.Errorf("%s: method schedule: %w", at, err)
 		}
+		t.pr.SetStep(uint64(run.global))
 		for _, g := range m.StepGraphs {
 			if err := t.pr.Run(g); err != nil {
 				return nil, fmt.Errorf("%s: %w", at, err)

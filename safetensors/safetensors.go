@@ -43,6 +43,8 @@ const (
 	I32  DType = "I32"  // signed 32-bit integer
 	BOOL DType = "BOOL" // one byte per element, 0 or 1
 	U8   DType = "U8"   // unsigned 8-bit integer
+	F16  DType = "F16"  // IEEE 754 binary16
+	BF16 DType = "BF16" // bfloat16: the top half of a binary32
 )
 
 // itemSize returns the size in bytes of one element of d, and false when d
@@ -55,6 +57,8 @@ func (d DType) itemSize() (int64, bool) {
 		return 8, true
 	case BOOL, U8:
 		return 1, true
+	case F16, BF16:
+		return 2, true
 	}
 	return 0, false
 }
@@ -121,6 +125,59 @@ func (t Tensor) AsFloat32() ([]float32, error) {
 		v[i] = math.Float32frombits(binary.LittleEndian.Uint32(t.Data[4*i:]))
 	}
 	return v, nil
+}
+
+// ToFloat32 decodes a floating-point tensor (F32, F64, F16 or BF16) as
+// float32, rounding F64 to nearest.
+func (t Tensor) ToFloat32() ([]float32, error) {
+	if t.DType == F32 {
+		return t.AsFloat32()
+	}
+	if err := t.validate(); err != nil {
+		return nil, fmt.Errorf("safetensors: ToFloat32: %w", err)
+	}
+	var v []float32
+	switch t.DType {
+	case F64:
+		v = make([]float32, len(t.Data)/8)
+		for i := range v {
+			v[i] = float32(math.Float64frombits(binary.LittleEndian.Uint64(t.Data[8*i:])))
+		}
+	case BF16:
+		v = make([]float32, len(t.Data)/2)
+		for i := range v {
+			v[i] = math.Float32frombits(uint32(binary.LittleEndian.Uint16(t.Data[2*i:])) << 16)
+		}
+	case F16:
+		v = make([]float32, len(t.Data)/2)
+		for i := range v {
+			v[i] = halfToFloat32(binary.LittleEndian.Uint16(t.Data[2*i:]))
+		}
+	default:
+		return nil, fmt.Errorf("safetensors: ToFloat32 of a %s tensor (want F32, F64, F16 or BF16)", t.DType)
+	}
+	return v, nil
+}
+
+// halfToFloat32 widens an IEEE binary16 value exactly.
+func halfToFloat32(h uint16) float32 {
+	sign := uint32(h>>15) << 31
+	exp := uint32(h>>10) & 0x1f
+	frac := uint32(h) & 0x3ff
+	switch {
+	case exp == 0x1f: // Inf, NaN
+		return math.Float32frombits(sign | 0xff<<23 | frac<<13)
+	case exp != 0: // normal
+		return math.Float32frombits(sign | (exp+112)<<23 | frac<<13)
+	case frac == 0: // ±0
+		return math.Float32frombits(sign)
+	}
+	// Subnormal: frac·2⁻²⁴.
+	f := float32(frac) * (1.0 / (1 << 24))
+	if sign != 0 {
+		f = -f
+	}
+	return f
 }
 
 // AsInt64 decodes the data of an I64 tensor. It returns an error when the

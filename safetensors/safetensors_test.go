@@ -196,7 +196,7 @@ func TestDecodeMalformed(t *testing.T) {
 		{"missing shape", withHeader(`{"a":{"dtype":"F32","data_offsets":[0,8]}}`, eight), `tensor "a": missing shape`},
 		{"missing data_offsets", withHeader(`{"a":{"dtype":"F32","shape":[2]}}`, eight), `tensor "a": missing data_offsets`},
 		{"dtype not string", withHeader(`{"a":{"dtype":4,"shape":[2],"data_offsets":[0,8]}}`, eight), `tensor "a": dtype 4`},
-		{"unknown dtype", withHeader(`{"a":{"dtype":"F16","shape":[4],"data_offsets":[0,8]}}`, eight), `tensor "a": unknown dtype "F16"`},
+		{"unknown dtype", withHeader(`{"a":{"dtype":"F8_E4M3","shape":[4],"data_offsets":[0,8]}}`, eight), `tensor "a": unknown dtype "F8_E4M3"`},
 		{"negative dim", withHeader(`{"a":{"dtype":"F32","shape":[-2],"data_offsets":[0,8]}}`, eight), `tensor "a": shape [-2]: dimension 0 is negative`},
 		{"fractional dim", withHeader(`{"a":{"dtype":"F32","shape":[1.5],"data_offsets":[0,8]}}`, eight), `tensor "a": shape [1.5]`},
 		{"shape not array", withHeader(`{"a":{"dtype":"F32","shape":2,"data_offsets":[0,8]}}`, eight), `tensor "a": shape 2`},
@@ -297,8 +297,8 @@ func TestEncodeInvalid(t *testing.T) {
 			`tensor "w": data is 12 bytes, want 16`},
 		{"long data", File{Tensors: map[string]Tensor{"w": Int64s([]int64{}, []int64{1, 2})}},
 			`tensor "w": data is 16 bytes, want 8`},
-		{"unknown dtype", File{Tensors: map[string]Tensor{"w": {DType: "F16", Shape: []int64{1}, Data: []byte{0, 0}}}},
-			`tensor "w": unknown dtype "F16"`},
+		{"unknown dtype", File{Tensors: map[string]Tensor{"w": {DType: "F8_E4M3", Shape: []int64{1}, Data: []byte{0, 0}}}},
+			`tensor "w": unknown dtype "F8_E4M3"`},
 		{"empty dtype", File{Tensors: map[string]Tensor{"w": {Shape: []int64{1}, Data: []byte{0}}}},
 			`tensor "w": unknown dtype ""`},
 		{"negative dim", File{Tensors: map[string]Tensor{"w": {DType: U8, Shape: []int64{-1}}}},
@@ -402,4 +402,37 @@ func FuzzDecode(f *testing.F) {
 		}
 		sameFile(t, again, file)
 	})
+}
+
+func TestToFloat32Widens(t *testing.T) {
+	tests := []struct {
+		name string
+		t    Tensor
+		want []float32
+	}{
+		// binary16: 1.0, −2.0, 65504 (max), 2⁻²⁴ (smallest subnormal), −0, +Inf.
+		{"F16", Tensor{DType: F16, Shape: []int64{6}, Data: []byte{0x00, 0x3c, 0x00, 0xc0, 0xff, 0x7b, 0x01, 0x00, 0x00, 0x80, 0x00, 0x7c}},
+			[]float32{1, -2, 65504, 1.0 / (1 << 24), float32(math.Copysign(0, -1)), float32(math.Inf(1))}},
+		// bfloat16: 1.0, −0.5.
+		{"BF16", Tensor{DType: BF16, Shape: []int64{2}, Data: []byte{0x80, 0x3f, 0x00, 0xbf}}, []float32{1, -0.5}},
+		{"F64", Tensor{DType: F64, Shape: []int64{1}, Data: binary.LittleEndian.AppendUint64(nil, math.Float64bits(0.1))}, []float32{0.1}},
+		{"F32", Float32s([]int64{2}, []float32{3, 4}), []float32{3, 4}},
+	}
+	for _, tc := range tests {
+		got, err := tc.t.ToFloat32()
+		if err != nil {
+			t.Fatalf("%s: %v", tc.name, err)
+		}
+		for i := range got {
+			if math.Float32bits(got[i]) != math.Float32bits(tc.want[i]) {
+				t.Errorf("%s[%d] = %v, want %v", tc.name, i, got[i], tc.want[i])
+			}
+		}
+	}
+	if _, err := (Tensor{DType: I64, Shape: []int64{1}, Data: make([]byte, 8)}).ToFloat32(); err == nil {
+		t.Error("ToFloat32 of an I64 tensor succeeded")
+	}
+	if _, err := (Tensor{DType: F16, Shape: []int64{2}, Data: make([]byte, 3)}).ToFloat32(); err == nil {
+		t.Error("ToFloat32 of a short F16 tensor succeeded")
+	}
 }

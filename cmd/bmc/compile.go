@@ -11,16 +11,18 @@ import (
 	"bmc/datasets"
 	"bmc/experiment"
 	"bmc/flops"
+	"bmc/graph/nn"
 )
 
 // experimentFlags are the flags that describe what to compile.
 type experimentFlags struct {
-	method, dataset, dataRoot, encoder, protocol, preset, config, optimizer string
-	hp, data                                                                []string
-	epochs, batch, evalBatch, stepSize, threads                             int
-	lr, momentum, weightDecay, gamma, beta1, beta2, eps                     float64
-	seed                                                                    uint64
-	nesterov                                                                bool
+	method, dataset, dataRoot, protocol, preset, config, optimizer string
+	hp, data, encoders, pretrained                                 []string
+	allowMissing                                                   bool
+	epochs, batch, evalBatch, stepSize, threads                    int
+	lr, momentum, weightDecay, gamma, beta1, beta2, eps            float64
+	seed                                                           uint64
+	nesterov                                                       bool
 }
 
 func (e *experimentFlags) register(fs *pflag.FlagSet) {
@@ -36,7 +38,9 @@ func (e *experimentFlags) register(fs *pflag.FlagSet) {
 	fs.Float64Var(&e.beta1, "beta1", 0, "AdamW β1 (default: preset)")
 	fs.Float64Var(&e.beta2, "beta2", 0, "AdamW β2 (default: preset)")
 	fs.Float64Var(&e.eps, "eps", 0, "AdamW ε (default: preset)")
-	fs.StringVar(&e.encoder, "encoder", "", "encoder of every modality: linear:OUT or mlp:HIDDEN,…,OUT (default "+experiment.DefaultEncoder+")")
+	fs.StringArrayVar(&e.encoders, "encoder", nil, "encoder of every modality (SPEC) or of one (MODALITY=SPEC), repeatable; SPEC is KIND[:ITEM,…] with kinds "+strings.Join(nn.EncoderKinds(), ", ")+", e.g. mlp:64,32 or resnet18 or transformer:layers=1 (default: the dataset's)")
+	fs.StringArrayVar(&e.pretrained, "pretrained", nil, "MODALITY=FILE: load the encoder's weights from a .safetensors file or an .onnx file's initializers, by PyTorch state_dict key (repeatable)")
+	fs.BoolVar(&e.allowMissing, "allow-missing", false, "with --pretrained: keep the initial values of tensors the file lacks or holds with another shape, instead of failing")
 	fs.IntVar(&e.epochs, "epochs", 0, "epochs (default: the dataset preset)")
 	fs.IntVar(&e.batch, "batch-size", 0, "training batch size (default: preset)")
 	fs.IntVar(&e.evalBatch, "eval-batch-size", 0, "evaluation batch size (default: preset)")
@@ -78,11 +82,33 @@ func (e *experimentFlags) flagRequest(fs *pflag.FlagSet) (experiment.Request, er
 	if err != nil {
 		return experiment.Request{}, err
 	}
-	r := experiment.Request{Method: e.method, Hyper: hp, Dataset: e.dataset, DataParams: data, DataRoot: e.dataRoot, Encoder: e.encoder, Preset: e.preset,
+	r := experiment.Request{Method: e.method, Hyper: hp, Dataset: e.dataset, DataParams: data, DataRoot: e.dataRoot, Preset: e.preset,
 		Train: experiment.Overrides{Epochs: e.epochs, BatchSize: e.batch, EvalBatchSize: e.evalBatch, StepSize: e.stepSize, Threads: e.threads,
 			LR: e.lr, Momentum: e.momentum, WeightDecay: e.weightDecay, Gamma: e.gamma, Beta1: e.beta1, Beta2: e.beta2, Eps: e.eps,
 			Protocol: e.protocol, Optimizer: e.optimizer,
 			MomentumSet: fs.Changed("momentum"), WeightDecaySet: fs.Changed("weight-decay")}}
+	for _, item := range e.pretrained {
+		mod, path, ok := strings.Cut(item, "=")
+		if !ok || mod == "" || path == "" {
+			return r, fmt.Errorf("--pretrained %q: want MODALITY=FILE", item)
+		}
+		if r.Pretrained == nil {
+			r.Pretrained = map[string]string{}
+		}
+		r.Pretrained[mod] = path
+	}
+	r.AllowMissing = e.allowMissing
+	for _, item := range e.encoders {
+		mod, spec := experiment.ParseEncoderFlag(item)
+		if mod == "" {
+			r.Encoder = spec
+			continue
+		}
+		if r.Encoders == nil {
+			r.Encoders = map[string]string{}
+		}
+		r.Encoders[mod] = spec
+	}
 	if fs.Changed("seed") {
 		r.Train.Seed = &e.seed
 	}
@@ -142,6 +168,9 @@ func printPlanSummary(w io.Writer, p *compile.Plan) error {
 	}
 	fmt.Fprintf(w, "\n  parameters: %d   train samples: %d   steps/epoch: %d   epochs: %d\n", params, m.Dataset.Spec.Sizes[datasets.Train], m.StepsPerEpoch(), m.Train.Epochs)
 	fmt.Fprintf(w, "  training FLOPs: %s (per step %s)\n", human(r.Training.Total), human(r.PerStep.Total))
+	for _, rep := range m.Pretrained {
+		fmt.Fprintf(w, "  pretrained: %s\n", rep.Summary())
+	}
 	return nil
 }
 

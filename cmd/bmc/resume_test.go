@@ -29,6 +29,8 @@ func TestKilledRunResumesToTheSameParameters(t *testing.T) {
 	tmp := t.TempDir()
 	whole, killed := filepath.Join(tmp, "whole"), filepath.Join(tmp, "killed")
 	args := []string{"train", "--method", "ogm", "--hp", "modulation_starts=0", "--dataset", "synth-av",
+		// Dropout makes the run depend on the per-step random draws too.
+		"--encoder", "visual=mlp:64,32,dropout=0.2",
 		"--epochs", "60", "--threads", "1", "--seed", "7", "--quiet", "--out"}
 	if _, err := bmc(t, append(args, whole)...); err != nil {
 		t.Fatal(err)

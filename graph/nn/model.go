@@ -6,8 +6,8 @@ package nn
 
 import (
 	"fmt"
-	"math"
 	"slices"
+	"strings"
 
 	"bmc/graph"
 	"bmc/internal/randstream"
@@ -15,12 +15,16 @@ import (
 
 // EncoderSpec describes one modality's encoder.
 type EncoderSpec struct {
-	// Kind is "linear" (one Linear layer) or "mlp" (Linear+ReLU layers).
+	// Kind names the encoder (EncoderKinds lists them): "linear" (one
+	// Linear layer), "mlp" (Linear+ReLU layers), or a backbone.
 	Kind string `json:"kind"`
 	// Hidden are the widths of an MLP's hidden layers.
 	Hidden []int64 `json:"hidden,omitempty"`
-	// Out is the feature width d_m the encoder produces.
-	Out int64 `json:"out"`
+	// Out is the feature width d_m of linear and MLP encoders; backbones
+	// have their own.
+	Out int64 `json:"out,omitempty"`
+	// Options are a backbone's size settings; each kind lists its own.
+	Options Options `json:"options,omitempty"`
 }
 
 // ModalitySpec is one input modality of a model.
@@ -56,17 +60,23 @@ type Param struct {
 	Init Init `json:"init"`
 }
 
-// Init is a PyTorch initialisation rule.
-type Init struct {
-	// Kind is "uniform" (U(−Bound, Bound)).
-	Kind  string  `json:"kind"`
-	Bound float64 `json:"bound"`
+// Buffer is a tensor the forward pass reads and, in training, updates
+// without gradients (batch-norm running statistics).
+type Buffer struct {
+	// Name is the PyTorch state_dict key of the equivalent module.
+	Name     string      `json:"name"`
+	Shape    graph.Shape `json:"shape"`
+	Modality string      `json:"modality,omitempty"`
+	Init     Init        `json:"init"`
 }
 
-// Model is a validated model spec with its parameter table.
+// Model is a validated model spec with its parameter and buffer tables.
 type Model struct {
-	Spec   ModelSpec
-	params []Param
+	Spec     ModelSpec
+	encoders []Encoder
+	outs     []int64
+	params   []Param
+	buffers  []Buffer
 }
 
 // Mode selects training or evaluation behaviour (dropout, batch statistics).
@@ -77,6 +87,9 @@ const (
 	Train Mode = iota
 	Eval
 )
+
+// EncoderPrefix is the name prefix of a modality encoder's parameters.
+func EncoderPrefix(modality string) string { return "modality_encoder." + modality + "." }
 
 // New validates a spec and lays out its parameters.
 func New(spec ModelSpec) (*Model, error) {
@@ -91,69 +104,69 @@ func New(spec ModelSpec) (*Model, error) {
 	}
 	m := &Model{Spec: spec}
 	seen := map[string]bool{}
+	names := map[string]bool{}
 	var featTotal int64
 	for _, mod := range spec.Modalities {
 		if mod.Name == "" || seen[mod.Name] {
 			return nil, fmt.Errorf("model: modality name %q is empty or repeated", mod.Name)
 		}
 		seen[mod.Name] = true
-		in := mod.Shape.Size()
-		if mod.Shape.Rank() == 0 || in <= 0 {
+		if mod.Shape.Rank() == 0 || mod.Shape.Size() <= 0 {
 			return nil, fmt.Errorf("model: modality %s has input shape %v", mod.Name, mod.Shape)
 		}
-		widths, err := encoderWidths(mod)
+		enc, err := newEncoder(mod.Encoder)
 		if err != nil {
+			return nil, fmt.Errorf("model: modality %s: %w", mod.Name, err)
+		}
+		l, err := enc.Layout(EncoderPrefix(mod.Name), mod.Shape)
+		if err != nil {
+			return nil, fmt.Errorf("model: modality %s: %w", mod.Name, err)
+		}
+		for i := range l.Params {
+			l.Params[i].Modality = mod.Name
+		}
+		for i := range l.Buffers {
+			l.Buffers[i].Modality = mod.Name
+		}
+		m.encoders = append(m.encoders, enc)
+		m.outs = append(m.outs, l.Out)
+		m.params = append(m.params, l.Params...)
+		m.buffers = append(m.buffers, l.Buffers...)
+		featTotal += l.Out
+	}
+	m.params = append(m.params, LinearParams("fusion_module.fc_out.", featTotal, spec.Classes)...)
+	for _, p := range m.params {
+		if err := m.checkName(names, p.Name, p.Init); err != nil {
 			return nil, err
 		}
-		prefix := "modality_encoder." + mod.Name + "."
-		for i := 1; i < len(widths); i++ {
-			// nn.Sequential numbering: Linear at even indices, ReLU between.
-			layer := fmt.Sprintf("%s%d.", prefix, 2*(i-1))
-			m.params = append(m.params, linearParams(layer, widths[i-1], widths[i], mod.Name)...)
-		}
-		featTotal += mod.Encoder.Out
 	}
-	m.params = append(m.params, linearParams("fusion_module.fc_out.", featTotal, spec.Classes, "")...)
+	for _, b := range m.buffers {
+		if err := m.checkName(names, b.Name, b.Init); err != nil {
+			return nil, err
+		}
+	}
 	return m, nil
 }
 
-// encoderWidths lists the layer widths from input to features.
-func encoderWidths(mod ModalitySpec) ([]int64, error) {
-	e := mod.Encoder
-	if e.Out < 1 {
-		return nil, fmt.Errorf("model: modality %s: encoder out is %d, want ≥ 1", mod.Name, e.Out)
+func (m *Model) checkName(names map[string]bool, name string, init Init) error {
+	if names[name] {
+		return fmt.Errorf("model: tensor name %s is used twice", name)
 	}
-	widths := []int64{mod.Shape.Size()}
-	switch e.Kind {
-	case "linear":
-		if len(e.Hidden) > 0 {
-			return nil, fmt.Errorf("model: modality %s: a linear encoder has no hidden layers", mod.Name)
-		}
-	case "mlp":
-		for _, h := range e.Hidden {
-			if h < 1 {
-				return nil, fmt.Errorf("model: modality %s: hidden width %d", mod.Name, h)
-			}
-		}
-		widths = append(widths, e.Hidden...)
-	default:
-		return nil, fmt.Errorf("model: modality %s: encoder kind %q is not available (available: linear, mlp)", mod.Name, e.Kind)
+	names[name] = true
+	if err := init.Validate(); err != nil {
+		return fmt.Errorf("model: %s: %w", name, err)
 	}
-	return append(widths, e.Out), nil
-}
-
-// linearParams are nn.Linear(in, out)'s weight [out, in] and bias [out],
-// both U(−1/√in, 1/√in) as PyTorch's reset_parameters draws them.
-func linearParams(prefix string, in, out int64, modality string) []Param {
-	bound := 1 / math.Sqrt(float64(in))
-	return []Param{
-		{Name: prefix + "weight", Shape: graph.Shape{out, in}, Modality: modality, Init: Init{Kind: "uniform", Bound: bound}},
-		{Name: prefix + "bias", Shape: graph.Shape{out}, Modality: modality, Init: Init{Kind: "uniform", Bound: bound}},
-	}
+	return nil
 }
 
 // Params are the model's parameters in state_dict order.
 func (m *Model) Params() []Param { return slices.Clone(m.params) }
+
+// Buffers are the model's buffers in state_dict order.
+func (m *Model) Buffers() []Buffer { return slices.Clone(m.buffers) }
+
+// FeatureWidths are d_m per modality, in fusion order.
+func (m *Model) FeatureWidths() []int64 { return slices.Clone(m.outs) }
 
 // ModalityNames lists the modalities in fusion (concatenation) order.
 func (m *Model) ModalityNames() []string {
@@ -164,17 +177,21 @@ func (m *Model) ModalityNames() []string {
 	return names
 }
 
-// InitParams draws initial values. Each parameter has its own stream derived
-// from the seed and its name, so adding a parameter changes no other.
-func (m *Model) InitParams(seed uint64) map[string][]float32 {
-	out := make(map[string][]float32, len(m.params))
+// InitValues draws the initial value of every parameter and buffer. Each
+// tensor has its own stream derived from the seed and its name, so adding a
+// tensor changes no other.
+func (m *Model) InitValues(seed uint64) map[string][]float32 {
+	out := make(map[string][]float32, len(m.params)+len(m.buffers))
+	draw := func(name string, shape graph.Shape, init Init) {
+		v := make([]float32, shape.Size())
+		init.fill(v, randstream.New(seed, name, 0))
+		out[name] = v
+	}
 	for _, p := range m.params {
-		rng := randstream.New(seed, p.Name, 0)
-		v := make([]float32, p.Shape.Size())
-		for i := range v {
-			v[i] = float32((rng.Float64()*2 - 1) * p.Init.Bound)
-		}
-		out[p.Name] = v
+		draw(p.Name, p.Shape, p.Init)
+	}
+	for _, b := range m.buffers {
+		draw(b.Name, b.Shape, b.Init)
 	}
 	return out
 }
@@ -189,65 +206,40 @@ type Outputs struct {
 	Unimodal map[string]*graph.Value
 }
 
-// Forward adds the model's forward pass to g. params maps parameter names to
-// graph values; inputs maps modality names to [B, shape...] values.
-func (m *Model) Forward(g *graph.Graph, params map[string]*graph.Value, inputs map[string]*graph.Value, mode Mode) (Outputs, error) {
+// Forward adds the model's forward pass to g. inputs maps modality names to
+// [B, shape...] values.
+func (m *Model) Forward(g *graph.Graph, b Bindings, inputs map[string]*graph.Value, mode Mode) (Outputs, error) {
 	out := Outputs{Features: map[string]*graph.Value{}, Unimodal: map[string]*graph.Value{}}
-	p := func(name string) *graph.Value {
-		v, ok := params[name]
-		if !ok {
-			g.Fail(fmt.Errorf("model forward: parameter %s is not bound", name))
-			return g.ConstFloat(0)
-		}
-		return v
-	}
+	c := NewCtx(g, b, mode)
 	var feats []*graph.Value
-	var widths []int64
-	for _, mod := range m.Spec.Modalities {
+	for i, mod := range m.Spec.Modalities {
 		x, ok := inputs[mod.Name]
 		if !ok {
 			return out, fmt.Errorf("model forward: no input for modality %s", mod.Name)
 		}
-		pop := g.Scope("modality_encoder." + mod.Name)
-		h := x
-		if x.Shape().Rank() != 2 {
-			h = g.Reshape(x, -1, mod.Shape.Size())
-		}
-		ws, err := encoderWidths(mod)
-		if err != nil {
-			pop()
-			return out, err
-		}
-		for i := 1; i < len(ws); i++ {
-			layer := fmt.Sprintf("modality_encoder.%s.%d.", mod.Name, 2*(i-1))
-			h = Linear(g, h, p(layer+"weight"), p(layer+"bias"))
-			if mod.Encoder.Kind == "mlp" {
-				h = g.Relu(h)
-			}
-		}
+		prefix := EncoderPrefix(mod.Name)
+		pop := g.Scope(strings.TrimSuffix(prefix, "."))
+		h, err := m.encoders[i].Forward(c, prefix, x)
 		pop()
+		if err != nil {
+			return out, fmt.Errorf("model forward: modality %s: %w", mod.Name, err)
+		}
 		out.Features[mod.Name] = h
 		feats = append(feats, h)
-		widths = append(widths, mod.Encoder.Out)
 	}
 	pop := g.Scope("fusion_module")
 	defer pop()
-	w, b := p("fusion_module.fc_out.weight"), p("fusion_module.fc_out.bias")
-	out.Logits = Linear(g, g.Concat(1, feats...), w, b)
+	w, bias := c.Param("fusion_module.fc_out.weight"), c.Param("fusion_module.fc_out.bias")
+	out.Logits = Linear(g, g.Concat(1, feats...), w, bias)
 	// z_m = φ_m·W_mᵀ + b/n (spec §2.3), so that Σ_m z_m = z.
 	n := float32(len(feats))
-	share := g.Div(b, g.ConstFloat(n))
+	share := g.Div(bias, g.ConstFloat(n))
 	blocks := []*graph.Value{w}
 	if len(feats) > 1 {
-		blocks = g.Split(w, 1, widths...)
+		blocks = g.Split(w, 1, m.outs...)
 	}
 	for i, mod := range m.Spec.Modalities {
 		out.Unimodal[mod.Name] = Linear(g, feats[i], blocks[i], share)
 	}
 	return out, g.Err()
-}
-
-// Linear is PyTorch's nn.Linear: x·Wᵀ + b for x [B, in], W [out, in], b [out].
-func Linear(g *graph.Graph, x, w, b *graph.Value) *graph.Value {
-	return g.Gemm(x, w, b, false, true, 1, 1)
 }

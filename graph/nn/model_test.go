@@ -147,22 +147,22 @@ func TestLinearEncoderParams(t *testing.T) {
 	}
 }
 
-func TestInitParams(t *testing.T) {
+func TestInitValues(t *testing.T) {
 	m, err := nn.New(twoModalities(3))
 	if err != nil {
 		t.Fatal(err)
 	}
-	a, b, c := m.InitParams(1), m.InitParams(1), m.InitParams(2)
+	a, b, c := m.InitValues(1), m.InitValues(1), m.InitValues(2)
 	if !reflect.DeepEqual(a, b) {
-		t.Error("InitParams(1) differs between calls")
+		t.Error("InitValues(1) differs between calls")
 	}
 	if len(a) != len(m.Params()) {
-		t.Errorf("InitParams has %d entries, want %d", len(a), len(m.Params()))
+		t.Errorf("InitValues has %d entries, want %d", len(a), len(m.Params()))
 	}
 	for _, p := range m.Params() {
 		v, ok := a[p.Name]
 		if !ok {
-			t.Errorf("InitParams has no %s", p.Name)
+			t.Errorf("InitValues has no %s", p.Name)
 			continue
 		}
 		if int64(len(v)) != p.Shape.Size() {
@@ -197,7 +197,7 @@ func TestInitParams(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	a1 := m1.InitParams(1)
+	a1 := m1.InitValues(1)
 	for _, p := range m1.Params() {
 		if p.Modality == "audio" && !slices.Equal(a1[p.Name], a[p.Name]) {
 			t.Errorf("%s changed when a modality was added", p.Name)
@@ -205,7 +205,7 @@ func TestInitParams(t *testing.T) {
 	}
 }
 
-func TestInitParamsUniform(t *testing.T) {
+func TestInitValuesUniform(t *testing.T) {
 	const in, out = 1024, 256
 	m, err := nn.New(nn.ModelSpec{
 		Modalities: []nn.ModalitySpec{{Name: "big", Shape: graph.Shape{in}, Encoder: linear(out)}},
@@ -215,7 +215,7 @@ func TestInitParamsUniform(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, seed := range []uint64{0, 42} {
-		v := m.InitParams(seed)["modality_encoder.big.0.weight"]
+		v := m.InitValues(seed)["modality_encoder.big.0.weight"]
 		bound := 1 / math.Sqrt(in)
 		var sum, sq, maxAbs float64
 		bins := make([]int, 10)
@@ -257,11 +257,7 @@ func forwardGraph(t *testing.T, m *nn.Model, batch int64) (*graph.Graph, nn.Outp
 	for _, mod := range m.Spec.Modalities {
 		inputs[mod.Name] = g.Input(mod.Name, graph.Float32, append(graph.Shape{batch}, mod.Shape...))
 	}
-	params := map[string]*graph.Value{}
-	for _, p := range m.Params() {
-		params[p.Name] = g.Input(p.Name, graph.Float32, p.Shape)
-	}
-	out, err := m.Forward(g, params, inputs, nn.Eval)
+	out, err := m.Forward(g, m.GraphInputs(g), inputs, nn.Eval)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -351,13 +347,10 @@ func TestForwardErrors(t *testing.T) {
 			for _, mod := range m.Spec.Modalities {
 				inputs[mod.Name] = g.Input(mod.Name, graph.Float32, append(graph.Shape{2}, mod.Shape...))
 			}
-			params := map[string]*graph.Value{}
-			for _, p := range m.Params() {
-				params[p.Name] = g.Input(p.Name, graph.Float32, p.Shape)
-			}
+			b := m.GraphInputs(g)
 			delete(inputs, tc.drop)
-			delete(params, tc.drop)
-			_, err := m.Forward(g, params, inputs, nn.Train)
+			delete(b.Params, tc.drop)
+			_, err := m.Forward(g, b, inputs, nn.Train)
 			if err == nil || !strings.Contains(err.Error(), tc.want) {
 				t.Errorf("Forward error = %v, want one containing %q", err, tc.want)
 			}
@@ -434,7 +427,7 @@ func TestForwardInONNXRuntime(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			vals := m.InitParams(tc.seed)
+			vals := m.InitValues(tc.seed)
 			rng := rand.New(rand.NewPCG(tc.seed, 99))
 			x := map[string][]float32{}
 			var inNames []string
