@@ -1,6 +1,8 @@
 module bmc
 
-go 1.26
+go 1.26.0
+
+require golang.org/x/text v0.44.0
 
 require (
 	github.com/spf13/pflag v1.1.0 // indirect

@@ -100,19 +100,102 @@ func DecodeJPEG(dst *Image, data []byte, channels int) error {
 	return nil
 }
 
-// ycbcrToRGB converts a decoded YCbCr image to interleaved RGB, upsampling
-// subsampled chroma by replication.
+// ycbcrToRGB converts a decoded YCbCr image to interleaved RGB the way
+// libjpeg-turbo (PIL's decoder) does: "fancy" triangle-filter upsampling of
+// 4:2:0 and 4:2:2 chroma, then its fixed-point YCbCr→RGB tables. Other chroma
+// layouts are upsampled by replication.
 func ycbcrToRGB(dst *Image, src *image.YCbCr) {
-	b := src.Rect
-	for y := 0; y < dst.Height; y++ {
-		out := dst.Pix[y*dst.Width*3:]
-		for x := 0; x < dst.Width; x++ {
-			yi := src.YOffset(b.Min.X+x, b.Min.Y+y)
-			ci := src.COffset(b.Min.X+x, b.Min.Y+y)
-			r, g, bl := color.YCbCrToRGB(src.Y[yi], src.Cb[ci], src.Cr[ci])
-			out[3*x], out[3*x+1], out[3*x+2] = r, g, bl
+	w, h := dst.Width, dst.Height
+	cb, cr := make([]uint8, w), make([]uint8, w)
+	cw, ch := (w+1)/2, (h+1)/2 // subsampled chroma size, as libjpeg counts it
+	for y := 0; y < h; y++ {
+		switch {
+		case src.SubsampleRatio == image.YCbCrSubsampleRatio420 && cw >= 2:
+			// Output row y sits between chroma rows y/2 and its nearer
+			// neighbour, weighted 3:1, edges replicated.
+			near := y / 2
+			far := near - 1
+			if y%2 == 1 {
+				far = near + 1
+			}
+			far = min(max(far, 0), ch-1)
+			fancyRow2D(cb, src.Cb[near*src.CStride:], src.Cb[far*src.CStride:], cw)
+			fancyRow2D(cr, src.Cr[near*src.CStride:], src.Cr[far*src.CStride:], cw)
+		case src.SubsampleRatio == image.YCbCrSubsampleRatio422 && cw >= 2:
+			fancyRow1D(cb, src.Cb[y*src.CStride:], cw)
+			fancyRow1D(cr, src.Cr[y*src.CStride:], cw)
+		default:
+			for x := 0; x < w; x++ {
+				ci := src.COffset(src.Rect.Min.X+x, src.Rect.Min.Y+y)
+				cb[x], cr[x] = src.Cb[ci], src.Cr[ci]
+			}
+		}
+		luma := src.Y[y*src.YStride:]
+		out := dst.Pix[y*w*3:]
+		for x := 0; x < w; x++ {
+			out[3*x], out[3*x+1], out[3*x+2] = jpegYCbCrToRGB(luma[x], cb[x], cr[x])
 		}
 	}
+}
+
+// fancyRow1D upsamples one chroma row of width n ≥ 2 to 2n samples (cut to
+// len(out)) with libjpeg's h2v1 rule: 3/4 of the nearer plus 1/4 of the
+// further input, rounding alternately down and up.
+func fancyRow1D(out, in []uint8, n int) {
+	put := func(i int, v int) {
+		if i < len(out) {
+			out[i] = uint8(v)
+		}
+	}
+	put(0, int(in[0]))
+	put(1, (int(in[0])*3+int(in[1])+2)>>2)
+	for i := 1; i < n-1; i++ {
+		v := int(in[i]) * 3
+		put(2*i, (v+int(in[i-1])+1)>>2)
+		put(2*i+1, (v+int(in[i+1])+2)>>2)
+	}
+	put(2*n-2, (int(in[n-1])*3+int(in[n-2])+1)>>2)
+	put(2*n-1, int(in[n-1]))
+}
+
+// fancyRow2D upsamples with libjpeg's h2v2 rule: each column first mixes the
+// nearer row 3:1 with the further one, then columns mix 3:1 horizontally.
+func fancyRow2D(out, near, far []uint8, n int) {
+	put := func(i int, v int) {
+		if i < len(out) {
+			out[i] = uint8(v)
+		}
+	}
+	col := func(i int) int { return int(near[i])*3 + int(far[i]) }
+	this, next := col(0), col(1)
+	put(0, (this*4+8)>>4)
+	put(1, (this*3+next+7)>>4)
+	last := this
+	this = next
+	for i := 1; i < n-1; i++ {
+		next = col(i + 1)
+		put(2*i, (this*3+last+8)>>4)
+		put(2*i+1, (this*3+next+7)>>4)
+		last, this = this, next
+	}
+	put(2*n-2, (this*3+last+8)>>4)
+	put(2*n-1, (this*4+7)>>4)
+}
+
+// jpegYCbCrToRGB is libjpeg's ycc_rgb_convert: JFIF coefficients in 16.16
+// fixed point, rounded as its lookup tables round.
+func jpegYCbCrToRGB(y, cb, cr uint8) (uint8, uint8, uint8) {
+	const half = 1 << 15
+	b1, r1 := int32(cb)-128, int32(cr)-128
+	yy := int32(y)
+	r := yy + (91881*r1+half)>>16
+	g := yy + (-22554*b1+half-46802*r1)>>16
+	b := yy + (116130*b1+half)>>16
+	return clamp255(r), clamp255(g), clamp255(b)
+}
+
+func clamp255(v int32) uint8 {
+	return uint8(min(max(v, 0), 255))
 }
 
 // rgbToGray converts im in place from RGB to gray with PIL's fixed-point
