@@ -135,7 +135,7 @@ func reconstruct(args Tuple) (any, error) {
 	if len(args) != 3 {
 		return nil, fmt.Errorf("want 3 arguments, got %d", len(args))
 	}
-	if g, ok := args[0].(*global); !ok || g.name != "numpy.ndarray" {
+	if g, ok := args[0].(*Global); !ok || g.Name != "numpy.ndarray" {
 		return nil, fmt.Errorf("class %s is not numpy.ndarray (subclasses are not supported)", typeName(args[0]))
 	}
 	return &arrayState{array: &ndarray.Array{}}, nil

@@ -79,7 +79,8 @@ type Func func(args Tuple) (any, error)
 type Options struct {
 	// Globals adds callables, keyed "module.name" (e.g.
 	// "torch._utils._rebuild_tensor_v2"), to the built-in table. They take
-	// precedence over built-ins of the same name.
+	// precedence over built-ins of the same name. A nil Func admits a class
+	// that may be passed around (as a *Global) but not called.
 	Globals map[string]Func
 	// PersistentLoad resolves a persistent id (BINPERSID). Without it, a
 	// pickle that uses persistent ids is an error.
@@ -104,19 +105,27 @@ func ReadFile(path string) (any, error) {
 // object it built. Bytes after STOP are ignored, as Python does. Decoded
 // arrays and byte strings may share data's memory.
 func Decode(data []byte, opts Options) (any, error) {
-	m := machine{data: data, opts: opts, memo: map[int]any{}}
-	v, err := m.run()
-	if err != nil {
-		return nil, fmt.Errorf("at byte %d: %w", m.opPos, err)
-	}
-	return v, nil
+	v, _, err := DecodeNext(data, opts)
+	return v, err
 }
 
-// global is the value of a GLOBAL or STACK_GLOBAL opcode: a callable from
-// the table, or (fn nil) a class that is only meaningful as an argument,
-// such as numpy.ndarray.
-type global struct {
-	name string
+// DecodeNext is Decode that also returns the number of bytes the pickle
+// used, up to and including STOP, for formats that write several pickles
+// one after another.
+func DecodeNext(data []byte, opts Options) (v any, n int, err error) {
+	m := machine{data: data, opts: opts, memo: map[int]any{}}
+	v, err = m.run()
+	if err != nil {
+		return nil, 0, fmt.Errorf("at byte %d: %w", m.opPos, err)
+	}
+	return v, m.pos, nil
+}
+
+// Global is the value of a GLOBAL or STACK_GLOBAL opcode: a callable from
+// the built-in table or Options.Globals, or (with a nil Func) a class that is
+// only meaningful as an argument, such as numpy.ndarray or torch.FloatStorage.
+type Global struct {
+	Name string // "module.name"
 	fn   Func
 }
 
@@ -592,33 +601,33 @@ func (m *machine) memoIndex(op byte) (int, error) {
 
 // lookup resolves a global through the caller's table, then the built-in
 // one. Unknown globals are never imported or called.
-func (m *machine) lookup(module, name string) (*global, error) {
+func (m *machine) lookup(module, name string) (*Global, error) {
 	key := module + "." + name
 	if fn, ok := m.opts.Globals[key]; ok {
-		return &global{name: key, fn: fn}, nil
+		return &Global{Name: key, fn: fn}, nil
 	}
 	if fn, ok := builtinGlobal(key); ok {
-		return &global{name: key, fn: fn}, nil
+		return &Global{Name: key, fn: fn}, nil
 	}
 	return nil, fmt.Errorf("global %s is not allowed (this decoder only constructs known data types)", key)
 }
 
 // call invokes a global callable with a tuple of arguments.
 func call(callable, args any) (any, error) {
-	g, ok := callable.(*global)
+	g, ok := callable.(*Global)
 	if !ok {
 		return nil, fmt.Errorf("call of a %s, not a known global", typeName(callable))
 	}
 	if g.fn == nil {
-		return nil, fmt.Errorf("global %s cannot be called", g.name)
+		return nil, fmt.Errorf("global %s cannot be called", g.Name)
 	}
 	t, ok := args.(Tuple)
 	if !ok {
-		return nil, fmt.Errorf("%s: arguments are a %s, not a tuple", g.name, typeName(args))
+		return nil, fmt.Errorf("%s: arguments are a %s, not a tuple", g.Name, typeName(args))
 	}
 	v, err := g.fn(t)
 	if err != nil {
-		return nil, fmt.Errorf("%s: %w", g.name, err)
+		return nil, fmt.Errorf("%s: %w", g.Name, err)
 	}
 	return v, nil
 }
@@ -670,8 +679,8 @@ func typeName(v any) string {
 	switch v := v.(type) {
 	case nil:
 		return "None"
-	case *global:
-		return "global " + v.name
+	case *Global:
+		return "global " + v.Name
 	case *List:
 		return "list"
 	case Tuple:
