@@ -52,15 +52,6 @@ type ProblemLister interface {
 	Problems() []Problem
 }
 
-// SeededReader is implemented by every split of a dataset read from disk.
-// ReadSeeded is Read with the random draws of training augmentation and
-// frame choice taken from seed (a training run passes one per epoch), so
-// a sample's tensors depend only on (seed, i). Evaluation splits ignore
-// seed; Read is ReadSeeded with seed 0.
-type SeededReader interface {
-	ReadSeeded(i int, seed uint64, dst []Buffer) (label int64, err error)
-}
-
 // item is one row of a split.
 type item struct {
 	id    string // what the dataset calls the sample: a clip name, a key, a row
@@ -92,7 +83,10 @@ func (d *diskDataset) Split(name string) (Split, error) {
 	return sp, nil
 }
 
-// diskSplit is one split of a diskDataset.
+// diskSplit is one split of a diskDataset. It is a SeededReader: the
+// random draws of training augmentation and frame choice come from the
+// seed, so a training sample depends only on (seed, i); evaluation splits
+// ignore the seed. Read is ReadSeeded with seed 0.
 type diskSplit struct {
 	dataset string
 	name    string
