@@ -17,11 +17,7 @@ func benchmarkEntries() []Entry {
 		},
 		vggsoundEntry(),
 		ucf101Entry(),
-		{
-			Name: "food101", Description: "UPMC FOOD-101, image + text", Classes: 101,
-			Modalities: []Modality{{Name: "visual", Shape: []int64{3, 1, 224, 224}}, {Name: "text", Shape: []int64{1, 40}, Int: true}},
-			Layout:     "texts/{train,test}_titles.csv (text,label,Image_path); images/{phase}/{label}/; BERT vocab.txt",
-		},
+		food101Entry(),
 		moseiEntry(),
 	}
 }

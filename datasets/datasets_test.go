@@ -22,7 +22,7 @@ func TestCatalog(t *testing.T) {
 		{"balancedav", 30, false},
 		{"vggsound", 309, true},
 		{"ucf101", 101, true},
-		{"food101", 101, false},
+		{"food101", 101, true},
 		{"mosei", 2, true},
 	}
 	cat := datasets.Catalog()
