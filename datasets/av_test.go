@@ -46,6 +46,18 @@ func clippedTrain(maxTrain int) func(n, i int) (int, int) {
 
 var avCases = []avCase{
 	{
+		// CREMA-D: 0-based indices into the sorted listing, k = index+1.
+		name: "cremad", params: map[string]string{"size": "8", "val_fraction": "0.34"},
+		classes: 6, sizes: [3]int{6, 3, 3}, audio: []int64{1, 10, 8}, pick: 2,
+		labels:  []int64{0, 0, 0, 1, 1, 1, 5, 5, 5, 0, 1, 5},
+		nFrames: []int{5, 4, 3, 5, 6, 5, 4, 5, 2, 5, 4, 6},
+		evalFrames: func(n int) []int {
+			seg := n / 2
+			return []int{seg/2 + 1, seg + seg/2 + 1}
+		},
+		trainRange: func(n, i int) (int, int) { return i*(n/2) + 1, i*(n/2) + n/2 },
+	},
+	{
 		name: "ks", params: map[string]string{"size": "8", "val_fraction": "0.34", "classes": "3", "audio_shape": "8x6"},
 		classes: 3, sizes: [3]int{6, 3, 3}, audio: []int64{1, 8, 6}, pick: 3,
 		labels:     []int64{0, 0, 0, 1, 1, 1, 2, 2, 2, 0, 1, 2},

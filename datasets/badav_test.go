@@ -64,6 +64,16 @@ func (e fixtureEdit) clone(src, dst string) {
 	}
 }
 
+// avParams are the fixture parameters of an audio-video case.
+func avParams(name string) map[string]string {
+	for _, c := range avCases {
+		if c.name == name {
+			return c.params
+		}
+	}
+	panic("no audio-video case " + name)
+}
+
 func TestKineticsBadData(t *testing.T) {
 	e := fixtureEdit{t, copyFixture(t, "ks")}
 	e.clone("test_spec/ks_c9.npy", "test_spec/ks_t1.npy")
@@ -77,7 +87,7 @@ func TestKineticsBadData(t *testing.T) {
 	e.copyIn("nan.npy", "test_spec/ks_a9.npy")
 	e.copyIn("shape7x6.npy", "test_spec/ks_b9.npy")
 	e.write("ks_test.txt", "ks_a9 playing drums 0\nks_b9 bowling 1\nks_c9 lawn mowing 5\nks_zz bowling 1\nks_c9 lawn mowing two\nks_t1 x 0\nks_t2 x 0\nks_t3 x 0\n")
-	d := openDisk(t, "ks", e.root, avCases[0].params)
+	d := openDisk(t, "ks", e.root, avParams("ks"))
 	ps := problems(d)
 	if len(ps) != 2 {
 		t.Fatalf("problems %v, want ks_zz and ks_t3 dropped", ps)
@@ -110,7 +120,7 @@ func TestVGGSoundBadData(t *testing.T) {
 	b, err := os.ReadFile(e.path("vggsound.csv"))
 	e.must(err)
 	e.write("vggsound.csv", string(b)+"yt-new,1,\"barking, loud\",test\nyt-gone,4,dog barking,test\n")
-	d := openDisk(t, "vggsound", e.root, avCases[1].params)
+	d := openDisk(t, "vggsound", e.root, avParams("vggsound"))
 	ps := problems(d)
 	if len(ps) != 2 {
 		t.Fatalf("problems %v, want a dropped row and a class count", ps)
@@ -123,4 +133,34 @@ func TestVGGSoundBadData(t *testing.T) {
 	e.write("vggsound.csv", string(b)+"yt-short,2\n")
 	_, err = datasets.Open("vggsound", datasets.Options{Root: e.root})
 	wantErr(t, "short row", err, "vggsound.csv:13", "2 fields")
+}
+
+func TestCremadBadData(t *testing.T) {
+	e := fixtureEdit{t, copyFixture(t, "cremad")}
+	e.clone("audio/1091_TIE_ANG_XX.pt", "audio/1092_TIE_ANG_XX.pt")
+	e.clone("visual/1091_TIE_ANG_XX", "visual/1092_TIE_ANG_XX")
+	e.truncate("audio/1092_TIE_ANG_XX.pt")
+	e.copyIn("nan.pt", "audio/1091_DFA_NEU_XX.pt")
+	e.copyIn("shape9x8.pt", "audio/1091_IEO_HAP_HI.pt")
+	e.write("test.csv", "1091_DFA_NEU_XX,NEU\n1091_IEO_HAP_HI,HAP\n1091_TIE_ANG_XX,XXX\n1003_TIE_ANG_XX,ANG\n1092_TIE_ANG_XX,ANG\n")
+	d := openDisk(t, "cremad", e.root, map[string]string{"size": "8", "val_fraction": "0.34", "fps": "3"})
+	ps := problems(d)
+	var dropped []string
+	for _, p := range ps {
+		if p.Dropped && p.Split == datasets.Test {
+			dropped = append(dropped, p.String())
+		}
+	}
+	if len(dropped) != 2 {
+		t.Fatalf("test problems %v, want an unknown label and a short clip dropped", dropped)
+	}
+	wantErr(t, "unknown label", errString(dropped[0]), "test.csv:3", `label "XXX"`, "NEU")
+	wantErr(t, "short clip", errString(dropped[1]), "test.csv:4", "holds 2 files, want at least fps=3")
+	wantErr(t, "NaN fbank", readErr(t, d, datasets.Test, 0), "1091_DFA_NEU_XX.pt", "NaN")
+	wantErr(t, "wrong shape", readErr(t, d, datasets.Test, 1), "1091_IEO_HAP_HI.pt", "shape [9 8]", "want [10 8]")
+	wantErr(t, "truncated .pt", readErr(t, d, datasets.Test, 2), "1092_TIE_ANG_XX.pt")
+
+	e.write("test.csv", "1091_DFA_NEU_XX\n")
+	_, err := datasets.Open("cremad", datasets.Options{Root: e.root})
+	wantErr(t, "one field", err, "test.csv:1", "want clip_id,EMO")
 }

@@ -4,11 +4,7 @@ package datasets
 // with the datasets issue; until then they are listed, not openable.
 func benchmarkEntries() []Entry {
 	return []Entry{
-		{
-			Name: "cremad", Description: "CREMA-D emotion recognition, audio + video", Classes: 6,
-			Modalities: []Modality{{Name: "audio"}, {Name: "visual", Shape: []int64{3, 2, 224, 224}}},
-			Layout:     "train/test CSV rows clip_id,EMO; audio_path/<clip>.pt (fbank); visual_path/<clip>/ frames (2 picked)",
-		},
+		cremadEntry(),
 		kineticsEntry(),
 		{
 			Name: "balancedav", Description: "BalancedAV, audio + video", Classes: 30,

@@ -17,7 +17,7 @@ func TestCatalog(t *testing.T) {
 	}{
 		{"synth-av", 10, true},
 		{"synth-avt", 10, true},
-		{"cremad", 6, false},
+		{"cremad", 6, true},
 		{"ks", 31, true},
 		{"balancedav", 30, false},
 		{"vggsound", 309, true},
@@ -57,7 +57,7 @@ func TestOpenErrors(t *testing.T) {
 		params map[string]string
 		want   []string
 	}{
-		{"cremad", nil, []string{"cremad", "not built yet", "synth-av, synth-avt"}},
+		{"cremad", nil, []string{"cremad", "--data-root"}},
 		{"mosei", nil, []string{"mosei", "--data-root"}},
 		{"imagenet", nil, []string{`"imagenet"`, "synth-av", "cremad", "mosei"}},
 		{"synth-av", map[string]string{"colour": "red"}, []string{`"colour"`, "classes", "dim.audio", "dim.visual", "seed", "signal.audio", "signal.visual", "test", "train", "val"}},
