@@ -164,3 +164,34 @@ func TestCremadBadData(t *testing.T) {
 	_, err := datasets.Open("cremad", datasets.Options{Root: e.root})
 	wantErr(t, "one field", err, "test.csv:1", "want clip_id,EMO")
 }
+
+func TestBalancedAVBadData(t *testing.T) {
+	e := fixtureEdit{t, copyFixture(t, "balancedav")}
+	e.copyIn("nan.pkl", "audio/bav_p9.pkl")
+	e.copyIn("shape7x6.pkl", "audio/bav_s9.pkl")
+	e.truncate("visual/bav_w9.hdf5")
+	e.clone("audio/bav_p1.pkl", "audio/bav_x1.pkl")
+	e.clone("visual/bav_p1.hdf5", "visual/bav_x1.hdf5")
+	e.write("annotations.json", `{"labels": ["playing piano", "singing", "whistling"], "database": {
+		"bav_p1": {"subset": "training", "label": "playing piano"},
+		"bav_s1": {"subset": "training", "label": "singing"},
+		"bav_p9": {"subset": "testing", "label": "playing piano"},
+		"bav_s9": {"subset": "testing", "label": "singing"},
+		"bav_w9": {"subset": "testing", "label": "whistling"},
+		"bav_x1": {"subset": "testing", "label": "humming"},
+		"bav_gone": {"subset": "testing", "label": "singing"}}}`)
+	d := openDisk(t, "balancedav", e.root, map[string]string{"size": "8"})
+	ps := problems(d)
+	if len(ps) != 1 || !ps[0].Dropped {
+		t.Fatalf("problems %v, want bav_gone dropped", ps)
+	}
+	wantErr(t, "dropped", errString(ps[0].String()), "annotations.json", "key bav_gone", "bav_gone.hdf5", "bav_gone.pkl")
+	wantErr(t, "NaN audio", readErr(t, d, datasets.Test, 0), "bav_p9.pkl", "NaN")
+	wantErr(t, "wrong shape", readErr(t, d, datasets.Test, 1), "bav_s9.pkl", "shape [7 6]", "want [8 6]")
+	wantErr(t, "truncated HDF5", readErr(t, d, datasets.Test, 2), "bav_w9.hdf5")
+	wantErr(t, "unknown label", readErr(t, d, datasets.Test, 3), `database["bav_x1"].label "humming"`)
+
+	e.write("annotations.json", `{"labels": ["a", "b"], "database": [1, 2]}`)
+	_, err := datasets.Open("balancedav", datasets.Options{Root: e.root})
+	wantErr(t, "database list", err, "annotations.json", "not an object")
+}

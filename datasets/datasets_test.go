@@ -19,7 +19,7 @@ func TestCatalog(t *testing.T) {
 		{"synth-avt", 10, true},
 		{"cremad", 6, true},
 		{"ks", 31, true},
-		{"balancedav", 30, false},
+		{"balancedav", 30, true},
 		{"vggsound", 309, true},
 		{"ucf101", 101, true},
 		{"food101", 101, true},
