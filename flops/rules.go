@@ -68,6 +68,23 @@ func softmaxRule(perRowExtra int64) rule {
 	}
 }
 
+// layerNormRule: per row of N normalised elements, mean N (N−1 adds, one
+// divide), centre N, variance 2N (square, N−1 adds, one divide), ε, √ and
+// reciprocal 3, normalise N, scale N: 6N+3; a bias adds N.
+func layerNormRule(n *graph.Node) (Cost, error) {
+	s := n.Inputs[0].Shape()
+	ax, err := graph.LayerNormAxis(s.Rank(), n.Attrs)
+	if err != nil {
+		return Cost{}, err
+	}
+	l := s[ax:].Size()
+	perRow := 6*l + 3
+	if len(n.Inputs) == 3 && n.Inputs[2] != nil {
+		perRow += l
+	}
+	return Cost{FLOPs: s.Size() / l * perRow}, nil
+}
+
 func matmulRule(n *graph.Node) (Cost, error) {
 	a := n.Inputs[0].Shape()
 	k := a[a.Rank()-1]
@@ -138,6 +155,7 @@ func baseRules() map[string]rule {
 		"ReduceProd": reduction(1, 0), "ReduceSumSquare": reduction(2, 0), "ReduceL2": reduction(2, 1),
 		"ArgMax": reduction(1, 0), "ArgMin": reduction(1, 0),
 		"Softmax": softmaxRule(0), "LogSoftmax": softmaxRule(1),
+		"LayerNormalization": layerNormRule,
 		// Data movement.
 		"Constant": free, "Reshape": free, "Transpose": free, "Concat": free, "Split": free, "Slice": free,
 		"Squeeze": free, "Unsqueeze": free, "Expand": free, "Pad": free, "OneHot": free,

@@ -84,6 +84,13 @@ func TestNodeCost(t *testing.T) {
 		{"LogSoftmax axis 0 of [4,6]", func(g *graph.Graph) *graph.Value {
 			return g.LogSoftmax(in(g, "x", 4, 6), 0)
 		}, flops.Cost{FLOPs: 6 * (5*4 - 1)}},
+		// LayerNormalization: rows·(6N+3), with a bias rows·(7N+3).
+		{"LayerNormalization last axis of [2,3,4] with bias", func(g *graph.Graph) *graph.Value {
+			return g.LayerNorm(in(g, "x", 2, 3, 4), in(g, "s", 4), in(g, "b", 4), 1e-5)
+		}, flops.Cost{FLOPs: 6 * (7*4 + 3)}},
+		{"LayerNormalization two axes of [2,3,4] without bias", func(g *graph.Graph) *graph.Value {
+			return g.LayerNorm(in(g, "x", 2, 3, 4), in(g, "s", 3, 4), nil, 1e-5)
+		}, flops.Cost{FLOPs: 2 * (6*12 + 3)}},
 
 		// Reductions: in − out adds; a mean also divides once per output.
 		{"ReduceSum axis 1 of [4,6]", func(g *graph.Graph) *graph.Value {

@@ -49,7 +49,7 @@ func binaryCase(name string, a, b Input, f func(g *graph.Graph, a, b *graph.Valu
 // cases has at least one case per gradient rule; TestEveryRuleIsChecked
 // keeps it that way.
 func cases() []Case {
-	return slices.Concat(baseCases(), convCases(), indexCases())
+	return slices.Concat(baseCases(), convCases(), indexCases(), transformerCases())
 }
 
 // baseCases check the elementwise, product, reduction, shape and softmax rules.

@@ -184,6 +184,16 @@ func validShapeCases() []shapeCase {
 		{"OneHot axis 0 int32", single(func(g *Graph) *Value {
 			return g.Apply("OneHot", []*Value{in(g, Int32, 2, 3), g.ConstInts(4), g.ConstFloats(Shape{2}, []float32{0, 1})}, Attrs{"axis": int64(0)}, 1)[0]
 		}), []string{"float32[4 2 3]"}},
+		{"LayerNormalization last axis with statistics", func(g *Graph) []*Value {
+			y := g.LayerNorm(in(g, Float32, 2, 3, 4), in(g, Float32, 4), in(g, Float32, 4), 1e-5)
+			return y.Producer().Outputs
+		}, []string{"float32[2 3 4]", "float32[2 3 1]", "float32[2 3 1]"}},
+		{"LayerNormalization two axes without bias", single(func(g *Graph) *Value {
+			return g.LayerNorm(in(g, Float32, 2, 3, 4), in(g, Float32, 3, 4), nil, 1e-6)
+		}), []string{"float32[2 3 4]"}},
+		{"LayerNormalization Y only, positive axis", single(func(g *Graph) *Value {
+			return g.Apply("LayerNormalization", []*Value{in(g, Float32, 5, 2), in(g, Float32, 5, 2)}, Attrs{"axis": int64(0)}, 1)[0]
+		}), []string{"float32[5 2]"}},
 	}
 	// Unary ops keep the shape and type.
 	for _, op := range []string{"Neg", "Abs", "Relu", "Identity", "Sign"} {
@@ -393,6 +403,24 @@ func TestShapeRuleErrors(t *testing.T) {
 		{"OneHot axis", func(g *Graph) {
 			g.Apply("OneHot", []*Value{in(g, Int64, 2), g.ConstInts(3), g.ConstFloats(Shape{2}, []float32{0, 1})}, Attrs{"axis": int64(2)}, 1)
 		}, "OneHot", []string{"axis 2 is out of range for rank 2"}},
+		{"LayerNormalization scale shape", func(g *Graph) { g.LayerNorm(in(g, Float32, 2, 4), in(g, Float32, 3), nil, 1e-5) },
+			"LayerNormalization", []string{"float32[2 4], float32[3]", "Scale has shape [3], want the normalised dimensions [4] (X's axes 1..1)"}},
+		{"LayerNormalization bias shape", func(g *Graph) {
+			g.LayerNorm(in(g, Float32, 2, 3, 4), in(g, Float32, 3, 4), in(g, Float32, 4), 1e-5)
+		}, "LayerNormalization", []string{"B has shape [4], want the normalised dimensions [3 4] (X's axes 1..2)"}},
+		{"LayerNormalization float64", func(g *Graph) { g.LayerNorm(in(g, Float64, 2, 4), in(g, Float64, 4), nil, 1e-5) },
+			"LayerNormalization", []string{"X is float64, want float32"}},
+		{"LayerNormalization axis", func(g *Graph) {
+			g.Apply("LayerNormalization", []*Value{in(g, Float32, 2, 4), in(g, Float32, 4)}, Attrs{"axis": int64(2)}, 1)
+		}, "LayerNormalization", []string{"axis 2 is out of range for rank 2"}},
+		{"LayerNormalization epsilon", func(g *Graph) { g.LayerNorm(in(g, Float32, 2, 4), in(g, Float32, 4), nil, 0) },
+			"LayerNormalization", []string{"epsilon 0 must be positive"}},
+		{"LayerNormalization stash type", func(g *Graph) {
+			g.Apply("LayerNormalization", []*Value{in(g, Float32, 2, 4), in(g, Float32, 4)}, Attrs{"stash_type": int64(0)}, 1)
+		}, "LayerNormalization", []string{"stash_type 0 is not supported"}},
+		{"LayerNormalization four outputs", func(g *Graph) {
+			g.Apply("LayerNormalization", []*Value{in(g, Float32, 2, 4), in(g, Float32, 4)}, nil, 4)
+		}, "LayerNormalization", []string{"has 1 to 3 outputs (Y, Mean, InvStdDev), the node declares 4"}},
 		{"Constant without value", func(g *Graph) { g.Apply("Constant", nil, nil, 1) },
 			"Constant", []string{"Constant needs a tensor attribute 'value'"}},
 		{"Constant bad tensor", func(g *Graph) { g.Constant(Float32Tensor(Shape{2, 2}, []float32{1})) },

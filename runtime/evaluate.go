@@ -2,7 +2,9 @@ package runtime
 
 import (
 	"fmt"
+	"io"
 	"math"
+	goruntime "runtime"
 	"strings"
 
 	"bmc/datasets"
@@ -109,48 +111,117 @@ func newSampleBuffer(mod datasets.Modality) datasets.Buffer {
 // Evaluate runs a predictor over every sample of a split (the last batch is
 // padded and the padding ignored).
 func Evaluate(p Predictor, split datasets.Split, spec datasets.Spec, keep []float32) (SplitMetrics, error) {
-	fused := eval.NewConfusion(p.Classes())
-	uni := map[string]*eval.Confusion{}
-	for _, m := range p.Modalities() {
-		uni[m] = eval.NewConfusion(p.Classes())
+	r, err := evaluateMasks(p, split, spec, [][]float32{keep})
+	if err != nil {
+		return SplitMetrics{}, err
 	}
-	var ce eval.CrossEntropy
+	return r[0], nil
+}
+
+// splitAccumulator gathers one evaluation pass's metrics.
+type splitAccumulator struct {
+	fused *eval.Confusion
+	uni   map[string]*eval.Confusion
+	ce    eval.CrossEntropy
+}
+
+// evaluateMasks evaluates every keep mask over a split, reading each batch
+// once (parallel workers) and running the predictor once per mask.
+func evaluateMasks(p Predictor, split datasets.Split, spec datasets.Spec, masks [][]float32) ([]SplitMetrics, error) {
+	accs := make([]*splitAccumulator, len(masks))
+	for i := range accs {
+		accs[i] = &splitAccumulator{fused: eval.NewConfusion(p.Classes()), uni: map[string]*eval.Confusion{}}
+		for _, m := range p.Modalities() {
+			accs[i].uni[m] = eval.NewConfusion(p.Classes())
+		}
+	}
 	b := p.Batch()
-	idx := make([]int, 0, b.Size)
-	for start := 0; start < split.Len(); start += b.Size {
-		idx = idx[:0]
-		for i := start; i < min(start+b.Size, split.Len()); i++ {
-			idx = append(idx, i)
+	loader, err := datasets.NewLoader(split, spec, datasets.LoaderOptions{BatchSize: b.Size, Workers: goruntime.NumCPU()})
+	if err != nil {
+		return nil, err
+	}
+	order := make([]int, split.Len())
+	for i := range order {
+		order[i] = i
+	}
+	batches, err := loader.Epoch(0, order)
+	if err != nil {
+		return nil, err
+	}
+	defer batches.Close()
+	for {
+		hb, err := batches.Next()
+		if err == io.EOF {
+			break
 		}
-		if err := FillRows(split, spec, b, idx); err != nil {
-			return SplitMetrics{}, err
-		}
-		logits, per, err := p.Predict(keep)
 		if err != nil {
-			return SplitMetrics{}, err
+			return nil, fmt.Errorf("dataset %s: %w", spec.Name, err)
 		}
-		if err := fused.AddLogits(logits, b.Labels.I64, len(idx)); err != nil {
-			return SplitMetrics{}, err
+		n := hb.N
+		err = fillFromHost(b, spec, hb)
+		batches.Release(hb)
+		if err != nil {
+			return nil, err
 		}
-		if err := ce.AddLogits(logits, b.Labels.I64, len(idx), p.Classes()); err != nil {
-			return SplitMetrics{}, err
-		}
-		for m, c := range uni {
-			if err := c.AddLogits(per[m], b.Labels.I64, len(idx)); err != nil {
-				return SplitMetrics{}, err
+		for i, keep := range masks {
+			logits, per, err := p.Predict(keep)
+			if err != nil {
+				return nil, err
+			}
+			a := accs[i]
+			if err := a.fused.AddLogits(logits, b.Labels.I64, n); err != nil {
+				return nil, err
+			}
+			if err := a.ce.AddLogits(logits, b.Labels.I64, n, p.Classes()); err != nil {
+				return nil, err
+			}
+			for m, c := range a.uni {
+				if err := c.AddLogits(per[m], b.Labels.I64, n); err != nil {
+					return nil, err
+				}
 			}
 		}
 	}
-	r := SplitMetrics{Samples: int(fused.Total()), Loss: ce.Mean(), Acc: fused.Accuracy(), F1: fused.MacroF1(),
-		ModalityAcc: map[string]float64{}, ModalityF1: map[string]float64{}}
-	for m, c := range uni {
-		r.ModalityAcc[m] = c.Accuracy()
-		r.ModalityF1[m] = c.MacroF1()
+	out := make([]SplitMetrics, len(masks))
+	for i, a := range accs {
+		r := SplitMetrics{Samples: int(a.fused.Total()), Loss: a.ce.Mean(), Acc: a.fused.Accuracy(), F1: a.fused.MacroF1(),
+			ModalityAcc: map[string]float64{}, ModalityF1: map[string]float64{}}
+		for m, c := range a.uni {
+			r.ModalityAcc[m] = c.Accuracy()
+			r.ModalityF1[m] = c.MacroF1()
+		}
+		if math.IsNaN(r.Loss) || math.IsInf(r.Loss, 0) {
+			return nil, fmt.Errorf("evaluation on %s gave a non-finite loss (%v): the model produced NaN or Inf logits", spec.Name, r.Loss)
+		}
+		out[i] = r
 	}
-	if math.IsNaN(r.Loss) || math.IsInf(r.Loss, 0) {
-		return r, fmt.Errorf("evaluation on %s gave a non-finite loss (%v): the model produced NaN or Inf logits", spec.Name, r.Loss)
+	return out, nil
+}
+
+// fillFromHost copies a loaded batch into a graph's batch tensors, zeroing
+// the rows past its samples, and checks the labels.
+func fillFromHost(b *Batch, spec datasets.Spec, hb *datasets.HostBatch) error {
+	if hb.N > b.Size {
+		return fmt.Errorf("%d samples for a batch of %d", hb.N, b.Size)
 	}
-	return r, nil
+	for i, mod := range spec.Modalities {
+		dst := b.Data[mod.Name]
+		if dst == nil {
+			continue
+		}
+		n := copy(dst.F32, hb.Data[i].F32)
+		clear(dst.F32[n:])
+		n = copy(dst.I64, hb.Data[i].I64)
+		clear(dst.I64[n:])
+	}
+	for row, label := range hb.Labels[:hb.N] {
+		if label < 0 || int(label) >= spec.Classes {
+			return fmt.Errorf("dataset %s: sample %d has label %d, outside [0, %d)", spec.Name, hb.Indices[row], label, spec.Classes)
+		}
+	}
+	n := copy(b.Labels.I64, hb.Labels[:hb.N])
+	clear(b.Labels.I64[n:])
+	return nil
 }
 
 // CoalitionName names a modality subset: "audio+visual", or "" for none.
@@ -171,15 +242,18 @@ func MeasureImbalance(p Predictor, split datasets.Split, spec datasets.Spec) (Im
 	n := len(mods)
 	v := make([]float64, 1<<n)
 	res := Imbalance{Coalitions: map[string]float64{}, Shapley: map[string]float64{}}
-	keep := make([]float32, n)
-	for mask := range 1 << n {
-		for i := range keep {
-			keep[i] = float32((mask >> i) & 1)
+	masks := make([][]float32, 1<<n)
+	for mask := range masks {
+		masks[mask] = make([]float32, n)
+		for i := range n {
+			masks[mask][i] = float32((mask >> i) & 1)
 		}
-		m, err := Evaluate(p, split, spec, keep)
-		if err != nil {
-			return res, err
-		}
+	}
+	metrics, err := evaluateMasks(p, split, spec, masks)
+	if err != nil {
+		return res, err
+	}
+	for mask, m := range metrics {
 		v[mask] = m.Acc
 		res.Coalitions[CoalitionName(mods, mask)] = m.Acc
 	}

@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"encoding/json"
+	"fmt"
 	"math"
 	"os"
 	"path/filepath"
@@ -267,6 +268,65 @@ func (b badSplit) Read(i int, dst []datasets.Buffer) (int64, error) {
 		return 0, err
 	}
 	return 99, nil
+}
+
+// A training sample that fails to read stops the run naming it, or, with
+// SkipBad, is dropped and listed in that epoch's log line.
+func TestUnreadableSampleStopsOrIsSkipped(t *testing.T) {
+	p, d := compilePlan(t, "baseline", nil, small, experiment.Overrides{Epochs: 2})
+	sched, _ := experiment.Schedule(p)
+	broken := brokenSample{Dataset: d, index: 17}
+	_, err := runtime.Train(p, broken, sched, runtime.TrainOptions{OutDir: t.TempDir(), Workers: 3})
+	if err == nil || !strings.Contains(err.Error(), "sample 17") || !strings.Contains(err.Error(), "clip_17.npy is truncated") {
+		t.Fatalf("an unreadable sample gave %v", err)
+	}
+	dir := t.TempDir()
+	if _, err := runtime.Train(p, broken, sched, runtime.TrainOptions{OutDir: dir, Workers: 3, SkipBad: true}); err != nil {
+		t.Fatal(err)
+	}
+	data, err := os.ReadFile(filepath.Join(dir, runtime.LogFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	lines := strings.Split(strings.TrimSpace(string(data)), "\n")
+	if len(lines) != 2 {
+		t.Fatalf("%d log lines, want 2", len(lines))
+	}
+	for i, line := range lines {
+		var l runtime.EpochLog
+		if err := json.Unmarshal([]byte(line), &l); err != nil {
+			t.Fatal(err)
+		}
+		if len(l.Skipped) != 1 || l.Skipped[0].Index != 17 || !strings.Contains(l.Skipped[0].Error, "clip_17.npy is truncated") {
+			t.Errorf("epoch %d: skipped %+v, want sample 17", i, l.Skipped)
+		}
+	}
+}
+
+// brokenSample fails to read one training sample.
+type brokenSample struct {
+	datasets.Dataset
+	index int
+}
+
+func (b brokenSample) Split(name string) (datasets.Split, error) {
+	s, err := b.Dataset.Split(name)
+	if name != datasets.Train {
+		return s, err
+	}
+	return brokenSplit{s, b.index}, err
+}
+
+type brokenSplit struct {
+	datasets.Split
+	index int
+}
+
+func (b brokenSplit) Read(i int, dst []datasets.Buffer) (int64, error) {
+	if i == b.index {
+		return 0, fmt.Errorf("audio/clip_%d.npy is truncated", i)
+	}
+	return b.Split.Read(i, dst)
 }
 
 func TestDivergenceStopsWithAClearError(t *testing.T) {

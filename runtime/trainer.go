@@ -9,6 +9,7 @@ import (
 	"math/rand/v2"
 	"os"
 	"path/filepath"
+	goruntime "runtime"
 	"time"
 
 	"bmc/compile"
@@ -48,6 +49,12 @@ type TrainOptions struct {
 	// Files are written into a new run directory before training starts
 	// (name → content), such as the effective configuration.
 	Files map[string][]byte
+	// Workers is the number of goroutines reading training samples
+	// (0: one per CPU).
+	Workers int
+	// SkipBad drops training samples that fail to read instead of stopping
+	// the run; each epoch's log line lists them.
+	SkipBad bool
 }
 
 // Result is what a training run reports; results.json holds it.
@@ -76,6 +83,14 @@ type EpochLog struct {
 	FLOPs   int64              `json:"train_flops_so_far"`
 	Best    bool               `json:"best"`
 	Seconds float64            `json:"seconds"`
+	// Skipped are the training samples --skip-bad dropped this epoch.
+	Skipped []SkippedSample `json:"skipped,omitempty"`
+}
+
+// SkippedSample is a training sample that failed to read.
+type SkippedSample struct {
+	Index int    `json:"index"`
+	Error string `json:"error"`
 }
 
 // scalars are the line's numbers as TensorBoard tags (train/…, val/…,
@@ -129,6 +144,7 @@ type trainer struct {
 	val        datasets.Split
 	test       datasets.Split
 	batch      *Batch
+	loader     *datasets.Loader
 	report     flops.Report
 	logf       *os.File
 	state      RunState
@@ -201,6 +217,15 @@ func newTrainer(p *compile.Plan, data datasets.Dataset, sched methods.Schedule, 
 		t.close()
 		return nil, err
 	}
+	workers := opt.Workers
+	if workers <= 0 {
+		workers = goruntime.NumCPU()
+	}
+	if t.loader, err = datasets.NewLoader(t.train, t.spec, datasets.LoaderOptions{
+		BatchSize: m.Train.BatchSize, Workers: workers, Seed: m.Train.Seed, DropLast: true, SkipBad: opt.SkipBad}); err != nil {
+		t.close()
+		return nil, err
+	}
 	t.keepAll = ones(len(m.ModalityNames()))
 	t.stateShape = map[string][]int64{}
 	for _, s := range m.State {
@@ -245,7 +270,7 @@ func (t *trainer) epoch(epoch int) error {
 	run.epoch = epoch
 	run.global = int64(epoch) * int64(run.stepsPerEpoch)
 	lr := m.Train.LR(epoch)
-	tm, err := t.trainSteps(epoch, lr)
+	tm, skipped, err := t.trainSteps(epoch, lr)
 	if err != nil {
 		return err
 	}
@@ -257,7 +282,7 @@ func (t *trainer) epoch(epoch int) error {
 		return fmt.Errorf("epoch %d: validation: %w", epoch, err)
 	}
 	line := EpochLog{Epoch: epoch, LR: lr, Train: tm.summary(), Val: val, Method: tm.methodMeans(),
-		FLOPs: int64(epoch+1) * t.report.PerEpoch.Total}
+		FLOPs: int64(epoch+1) * t.report.PerEpoch.Total, Skipped: skipped}
 	t.state.Epoch, t.state.GlobalStep = epoch, run.global
 	snap := t.pr.snapshot()
 	if val.Acc > t.state.BestAcc {
@@ -296,55 +321,81 @@ func (t *trainer) epoch(epoch int) error {
 }
 
 // trainSteps runs one epoch's optimizer steps: batches in the epoch's
-// shuffled order, the optimizer's and the method's runtime inputs, the step
-// graphs, and the training metrics.
-func (t *trainer) trainSteps(epoch int, lr float64) (*trainMetrics, error) {
+// shuffled order (read ahead by the loader's workers), the optimizer's and
+// the method's runtime inputs, the step graphs, and the training metrics.
+// It also returns the samples the loader skipped.
+func (t *trainer) trainSteps(epoch int, lr float64) (*trainMetrics, []SkippedSample, error) {
 	m := &t.plan.Manifest
 	run := t.run
 	run.epoch = epoch
 	run.global = int64(epoch) * int64(run.stepsPerEpoch)
 	if err := t.sched.BeginEpoch(run); err != nil {
-		return nil, fmt.Errorf("epoch %d: method schedule: %w", epoch, err)
+		return nil, nil, fmt.Errorf("epoch %d: method schedule: %w", epoch, err)
 	}
 	perm := randstream.New(m.Train.Seed, "shuffle", uint64(epoch)).Perm(t.train.Len())
+	batches, err := t.loader.Epoch(epoch, perm)
+	if err != nil {
+		return nil, nil, err
+	}
+	defer batches.Close()
 	tm := newTrainMetrics(int(m.Model.Classes), m.ModalityNames())
-	b := t.batch
-	for step := range run.stepsPerEpoch {
+	for step := 0; ; step++ {
 		run.step = step
 		at := fmt.Sprintf("epoch %d step %d", epoch, step)
-		if err := FillRows(t.train, t.spec, b, perm[step*b.Size:(step+1)*b.Size]); err != nil {
-			return nil, err
+		hb, err := batches.Next()
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			return nil, nil, fmt.Errorf("%s: dataset %s: %w", at, t.spec.Name, err)
+		}
+		err = t.fill(hb)
+		batches.Release(hb)
+		if err != nil {
+			return nil, nil, fmt.Errorf("%s: %w", at, err)
 		}
 		for name, v := range m.Train.Optimizer.Inputs(lr, run.global+1) {
 			buf, err := t.pr.Input(name)
 			if err != nil {
-				return nil, err
+				return nil, nil, err
 			}
 			buf[0] = v
 		}
 		if err := t.sched.BeforeStep(run); err != nil {
-			return nil, fmt.Errorf("%s: method schedule: %w", at, err)
+			return nil, nil, fmt.Errorf("%s: method schedule: %w", at, err)
 		}
 		t.pr.SetStep(uint64(run.global))
 		for _, g := range m.StepGraphs {
 			if err := t.pr.Run(g); err != nil {
-				return nil, fmt.Errorf("%s: %w", at, err)
+				return nil, nil, fmt.Errorf("%s: %w", at, err)
 			}
-			if err := tm.add(t.pr, g, b); err != nil {
+			if err := tm.add(t.pr, g, t.batch); err != nil {
 				// Name the tensor that went bad, when one did.
 				if ferr := t.checkFinite(at); ferr != nil {
-					return nil, fmt.Errorf("%w (%v)", ferr, err)
+					return nil, nil, fmt.Errorf("%w (%v)", ferr, err)
 				}
-				return nil, fmt.Errorf("%s: %w; the run stops and its last good checkpoint is kept", at, err)
+				return nil, nil, fmt.Errorf("%s: %w; the run stops and its last good checkpoint is kept", at, err)
 			}
 		}
 		if err := t.sched.AfterStep(run); err != nil {
-			return nil, fmt.Errorf("%s: method schedule: %w", at, err)
+			return nil, nil, fmt.Errorf("%s: method schedule: %w", at, err)
 		}
 		run.global++
 		t.progress.step(epoch, m.Train.Epochs, step, run.stepsPerEpoch, tm.lastLoss)
 	}
-	return tm, nil
+	var skipped []SkippedSample
+	for _, s := range batches.Skipped() {
+		skipped = append(skipped, SkippedSample{Index: s.Index, Error: s.Err.Error()})
+	}
+	return tm, skipped, nil
+}
+
+// fill copies a loaded batch into the training graph's batch tensors.
+func (t *trainer) fill(hb *datasets.HostBatch) error {
+	if hb.N != t.batch.Size {
+		return fmt.Errorf("the loader gave %d samples for a batch of %d", hb.N, t.batch.Size)
+	}
+	return fillFromHost(t.batch, t.spec, hb)
 }
 
 // checkFinite stops a run whose state holds a NaN or Inf before it could be

@@ -149,7 +149,7 @@ func BenchmarkTrainerOverhead(b *testing.B) {
 			b.ResetTimer()
 			for i := range b.N {
 				start := time.Now()
-				if _, err := tr.trainSteps(i%30, 0.01); err != nil {
+				if _, _, err := tr.trainSteps(i%30, 0.01); err != nil {
 					b.Fatal(err)
 				}
 				loop += time.Since(start)

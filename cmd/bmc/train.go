@@ -21,13 +21,15 @@ func runTrain(args []string, stdout io.Writer) error {
 	out := fs.String("out", "", "run directory to write (required unless --resume)")
 	resume := fs.String("resume", "", "continue the run in RUN_DIR from its last checkpoint")
 	quiet := fs.Bool("quiet", false, "print only the final summary")
+	workers := fs.Int("workers", 0, "goroutines reading training samples (0: one per CPU)")
+	skipBad := fs.Bool("skip-bad", false, "drop training samples that fail to read (listed in log.jsonl) instead of stopping")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
 	var compileOnly []string
 	fs.Visit(func(f *pflag.Flag) {
 		switch f.Name {
-		case "out", "resume", "quiet", "threads", "data-root":
+		case "out", "resume", "quiet", "threads", "data-root", "workers", "skip-bad":
 		default:
 			compileOnly = append(compileOnly, "--"+f.Name)
 		}
@@ -75,7 +77,7 @@ func runTrain(args []string, stdout io.Writer) error {
 	if err != nil {
 		return err
 	}
-	opt := runtime.TrainOptions{OutDir: *out, Threads: ef.threads, Resume: *resume != ""}
+	opt := runtime.TrainOptions{OutDir: *out, Threads: ef.threads, Resume: *resume != "", Workers: *workers, SkipBad: *skipBad}
 	if !opt.Resume {
 		cfg, err := experiment.EffectiveConfig(&plan.Manifest)
 		if err != nil {

@@ -67,8 +67,10 @@ func (o Options) Check(kind string, valid []string, ints []string) error {
 // encoderKinds maps each encoder kind to its constructor.
 func encoderKinds() map[string]func(EncoderSpec) (Encoder, error) {
 	return map[string]func(EncoderSpec) (Encoder, error){
-		"linear": newMLP,
-		"mlp":    newMLP,
+		"linear":      newMLP,
+		"mlp":         newMLP,
+		"transformer": newTransformer,
+		"vit_b_16":    newViT,
 	}
 }
 

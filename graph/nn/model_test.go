@@ -47,7 +47,7 @@ func TestNewRejects(t *testing.T) {
 		{"zero classes", func(s *nn.ModelSpec) { s.Classes = 0 }, "classes is 0"},
 		{"unknown fusion", func(s *nn.ModelSpec) { s.Fusion = "film" }, `fusion "film" is not available (available: concat)`},
 		{"empty fusion", func(s *nn.ModelSpec) { s.Fusion = "" }, `fusion "" is not available`},
-		{"bad encoder kind", func(s *nn.ModelSpec) { s.Modalities[1].Encoder.Kind = "conv" }, `modality visual: encoder kind "conv" is not available (available: linear, mlp)`},
+		{"bad encoder kind", func(s *nn.ModelSpec) { s.Modalities[1].Encoder.Kind = "conv" }, `modality visual: encoder kind "conv" is not available (available: ` + strings.Join(nn.EncoderKinds(), ", ") + ")"},
 		{"duplicate modality", func(s *nn.ModelSpec) { s.Modalities[1].Name = "audio" }, `modality name "audio" is empty or repeated`},
 		{"empty modality name", func(s *nn.ModelSpec) { s.Modalities[0].Name = "" }, `modality name "" is empty or repeated`},
 		{"scalar input", func(s *nn.ModelSpec) { s.Modalities[0].Shape = graph.Shape{} }, "modality audio has input shape []"},

@@ -1,0 +1,49 @@
+package gradcheck
+
+import (
+	"bmc/graph"
+	"bmc/graph/nn"
+)
+
+// transformerCases check the layer-normalization rule, in every form the
+// op takes, and the compositions the transformer encoders are built from.
+func transformerCases() []Case {
+	return []Case{
+		attentionCase("Softmax/multi-head-self-attention", 3, 4, false),
+		attentionCase("Softmax/multi-head-attention-last-query", 3, 4, true),
+		attentionCase("Softmax/multi-head-attention-scaled-scores", 2, 8, false),
+		unaryCase("Erf/gelu", f32(3, 5), nn.GELU),
+		{Name: "LayerNormalization/last-axis", Inputs: []Input{f32(3, 5), f32(5), f32(5)}, Build: func(g *graph.Graph, x []*graph.Value) *graph.Value {
+			return g.LayerNorm(x[0], x[1], x[2], 1e-5)
+		}},
+		{Name: "LayerNormalization/two-axes-no-bias", Inputs: []Input{f32(2, 3, 4), f32(3, 4)}, Build: func(g *graph.Graph, x []*graph.Value) *graph.Value {
+			return g.LayerNorm(x[0], x[1], nil, 1e-12)
+		}},
+		// A node without the statistics outputs: the rule recomputes them.
+		{Name: "LayerNormalization/y-only", Inputs: []Input{f32(2, 3, 4), f32(4), f32(4)}, Build: func(g *graph.Graph, x []*graph.Value) *graph.Value {
+			return g.Apply("LayerNormalization", x, graph.Attrs{"axis": int64(-1), "epsilon": float32(1e-6)}, 1)[0]
+		}},
+		// Every axis normalised: no leading axes to sum the scale's gradient over.
+		{Name: "LayerNormalization/all-axes", Inputs: []Input{f32(3, 4), f32(3, 4), f32(3, 4)}, Build: func(g *graph.Graph, x []*graph.Value) *graph.Value {
+			return g.Apply("LayerNormalization", x, graph.Attrs{"axis": int64(0)}, 3)[0]
+		}},
+	}
+}
+
+// attentionCase binds a tiny nn.MultiheadAttention's parameters (width e,
+// 2 heads) to the case's inputs, x [2, l, e] first, and checks the gradient
+// of the whole block in training mode without dropout. With lastQuery only
+// the last token queries (the packed weights are split). Sequences shorter
+// than the head width scale the scores instead of the queries.
+func attentionCase(name string, l, e int64, lastQuery bool) Case {
+	return Case{Name: name, Inputs: []Input{f32(2, l, e), f32(3*e, e), f32(3 * e), f32(e, e), f32(e)}, Build: func(g *graph.Graph, x []*graph.Value) *graph.Value {
+		c := nn.NewCtx(g, nn.Bindings{Params: map[string]*graph.Value{
+			"in_proj_weight": x[1], "in_proj_bias": x[2], "out_proj.weight": x[3], "out_proj.bias": x[4],
+		}}, nn.Train)
+		q := x[0]
+		if lastQuery {
+			q = g.Slice(x[0], []int64{l - 1}, []int64{l}, []int64{1}, nil)
+		}
+		return nn.MultiHeadAttention(c, "", q, x[0], 2, 0)
+	}}
+}
