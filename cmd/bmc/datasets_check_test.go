@@ -113,3 +113,23 @@ func TestDatasetsListing(t *testing.T) {
 		}
 	}
 }
+
+// The loaders feed the trainer: one epoch on a video and a sequence
+// fixture, read through the parallel pipeline.
+func TestTrainOnDiskLayouts(t *testing.T) {
+	for _, tc := range []struct {
+		dataset string
+		data    string
+	}{{"cremad", "size=16,val_fraction=0.34"}, {"mosei", ""}} {
+		args := []string{"train", "--method", "baseline", "--dataset", tc.dataset,
+			"--data-root", filepath.Join("..", "..", "datasets", "testdata", tc.dataset),
+			"--encoder", "mlp:8,4", "--epochs", "1", "--batch-size", "2", "--threads", "1", "--quiet",
+			"--out", filepath.Join(t.TempDir(), "run")}
+		if tc.data != "" {
+			args = append(args, "--data", tc.data)
+		}
+		if out, err := bmc(t, args...); err != nil {
+			t.Errorf("%s: %v\n%s", tc.dataset, err, out)
+		}
+	}
+}
