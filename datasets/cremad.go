@@ -8,6 +8,7 @@ import (
 	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"slices"
 
 	"bmc/formats/torchpt"
 )
@@ -20,11 +21,11 @@ import (
 // bmc sorts it by name, so the choice does not depend on the filesystem.
 
 // cremadClasses are the emotion codes in label order.
-var cremadClasses = []string{"NEU", "HAP", "SAD", "FEA", "DIS", "ANG"}
+func cremadClasses() []string { return []string{"NEU", "HAP", "SAD", "FEA", "DIS", "ANG"} }
 
 func cremadEntry() Entry {
 	return Entry{
-		Name: "cremad", Description: "CREMA-D emotion recognition, audio + video", Classes: len(cremadClasses),
+		Name: "cremad", Description: "CREMA-D emotion recognition, audio + video", Classes: len(cremadClasses()),
 		Modalities: []Modality{{Name: "audio"}, {Name: "visual", Shape: []int64{3, 2, 224, 224}}},
 		Layout: "train_txt/test_txt: CSV rows 'clip_id,EMO' (NEU HAP SAD FEA DIS ANG); audio_path/<clip>.pt (torch.save'd (T, F) fbank); " +
 			"visual_path/<clip>/ frames (sorted by name, fps picked)",
@@ -67,6 +68,7 @@ func openCremad(o Options) (Dataset, error) {
 		return nil, err
 	}
 	audioDir, visualDir := p.path("audio_path"), p.path("visual_path")
+	classes := cremadClasses()
 	var problems []Problem
 	index := func(split, list string) ([]item, error) {
 		f, err := os.Open(list)
@@ -92,15 +94,10 @@ func openCremad(o Options) (Dataset, error) {
 			drop := func(msg string) {
 				problems = append(problems, Problem{Split: split, File: list, Line: line, Dropped: true, Msg: "clip " + rec[0] + ": " + msg})
 			}
-			label := -1
-			for i, name := range cremadClasses {
-				if rec[1] == name {
-					label = i
-				}
-			}
+			label := slices.Index(classes, rec[1])
 			clip := avClip{audio: filepath.Join(audioDir, rec[0]+".pt"), visual: filepath.Join(visualDir, rec[0])}
 			if label < 0 {
-				drop(fmt.Sprintf("label %q is not one of %v", rec[1], cremadClasses))
+				drop(fmt.Sprintf("label %q is not one of %v", rec[1], classes))
 				continue
 			}
 			if !isFile(clip.audio) {
@@ -136,7 +133,7 @@ func openCremad(o Options) (Dataset, error) {
 		return nil, err
 	}
 	s := int64(common.size)
-	spec := Spec{Name: e.Name, Classes: len(cremadClasses), Modalities: []Modality{
+	spec := Spec{Name: e.Name, Classes: len(cremadClasses()), Modalities: []Modality{
 		{Name: "audio", Shape: c.audio.modalityShape()},
 		{Name: "visual", Shape: []int64{3, int64(c.fps), s, s}},
 	}}

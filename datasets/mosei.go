@@ -31,14 +31,17 @@ func moseiEntry() Entry {
 	}
 }
 
-// moseiArrays are the feature arrays of one split, per modality in Spec
-// order, and the file they came from.
+// moseiArrays are the feature arrays of one split of the file (named as
+// the file names it), per modality in Spec order.
 type moseiArrays struct {
 	split string
 	feats [3]*ndarray.Array
 }
 
-var moseiKeys = [3]struct{ modality, key string }{{"text", "text"}, {"audio", "audio"}, {"visual", "vision"}}
+// moseiKeys pairs each modality, in Spec order, with its key in the file.
+func moseiKeys() [3]struct{ modality, key string } {
+	return [3]struct{ modality, key string }{{"text", "text"}, {"audio", "audio"}, {"visual", "vision"}}
+}
 
 type mosei struct {
 	file   string
@@ -101,7 +104,7 @@ func openMOSEI(o Options) (Dataset, error) {
 			return nil, err
 		}
 		n := labels.Shape[0]
-		for mi, k := range moseiKeys {
+		for mi, k := range moseiKeys() {
 			a, err := array(k.key, 3)
 			if err != nil {
 				return nil, err
@@ -136,7 +139,7 @@ func openMOSEI(o Options) (Dataset, error) {
 		m.splits = append(m.splits, arrs)
 	}
 	spec := Spec{Name: e.Name, Classes: 2}
-	for mi, k := range moseiKeys {
+	for mi, k := range moseiKeys() {
 		spec.Modalities = append(spec.Modalities, Modality{Name: k.modality, Shape: shapes[mi]})
 	}
 	return newDiskDataset(spec, m.read, items[Train], items[Val], items[Test], common, nil), nil
@@ -144,18 +147,19 @@ func openMOSEI(o Options) (Dataset, error) {
 
 func (m *mosei) read(it item, _ *rand.Rand, dst []Buffer) error {
 	arrs, i := m.splits[m.rows[it.row][0]], m.rows[it.row][1]
+	keys := moseiKeys()
 	for mi, a := range arrs.feats {
 		per := a.Shape[1] * a.Shape[2]
 		size := a.DType.Size
 		one, err := ndarray.New(a.DType, a.Shape[1:], a.Data[i*per*size:(i+1)*per*size], false)
 		if err != nil {
-			return fmt.Errorf("%s: %s[%q][%d]: %w", m.file, arrs.split, moseiKeys[mi].key, i, err)
+			return fmt.Errorf("%s: %s[%q][%d]: %w", m.file, arrs.split, keys[mi].key, i, err)
 		}
 		x, err := one.Float32s()
 		if err != nil {
-			return fmt.Errorf("%s: %s[%q][%d]: %w", m.file, arrs.split, moseiKeys[mi].key, i, err)
+			return fmt.Errorf("%s: %s[%q][%d]: %w", m.file, arrs.split, keys[mi].key, i, err)
 		}
-		if moseiKeys[mi].key == "audio" {
+		if keys[mi].key == "audio" {
 			for j, v := range x {
 				if math.IsInf(float64(v), -1) {
 					x[j] = 0
@@ -163,7 +167,7 @@ func (m *mosei) read(it item, _ *rand.Rand, dst []Buffer) error {
 			}
 		}
 		if err := checkFinite(x); err != nil {
-			return fmt.Errorf("%s: %s[%q][%d]: %w", m.file, arrs.split, moseiKeys[mi].key, i, err)
+			return fmt.Errorf("%s: %s[%q][%d]: %w", m.file, arrs.split, keys[mi].key, i, err)
 		}
 		copy(dst[mi].F32, x)
 	}
