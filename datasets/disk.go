@@ -29,11 +29,13 @@ type Problem struct {
 	File string `json:"file"`
 	Line int    `json:"line,omitempty"`
 	Msg  string `json:"problem"`
-	// Dropped is true for a row the reference also drops (its files are
-	// missing); the split is usable without it.
+	// Dropped is true for a row left out of its split as the reference
+	// leaves it out (its files are missing, its frame folder is too short,
+	// its CREMA-D emotion is unknown); the split is usable without it.
 	Dropped bool `json:"dropped,omitempty"`
 }
 
+// String is "split: file:line: problem", marked when the row was dropped.
 func (p Problem) String() string {
 	loc := p.File
 	if p.Line > 0 {
