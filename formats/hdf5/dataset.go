@@ -168,7 +168,7 @@ func parseDType(data []byte, sizeOffsets int) (DType, int, error) {
 	if len(data) < 8 {
 		return DType{}, 0, errTruncated
 	}
-	class, b1, b2 := Class(data[0]&0x0f), data[1], data[2]
+	class, b1 := Class(data[0]&0x0f), data[1]
 	size := int(le32(data[4:]))
 	d := DType{Class: class, Size: size}
 	switch class {
@@ -197,7 +197,6 @@ func parseDType(data []byte, sizeOffsets int) (DType, int, error) {
 			return DType{}, 0, fmt.Errorf("variable-length element of %d bytes, want %d", size, 8+sizeOffsets)
 		}
 		d.VarString = b1&0x0f == 1
-		_ = b2 // character set: bytes are returned as stored
 		base, n, err := parseDType(data[8:], sizeOffsets)
 		if err != nil {
 			return DType{}, 0, fmt.Errorf("variable-length base type: %w", err)
@@ -373,9 +372,10 @@ func (d *Dataset) chunked(total int) ([]byte, error) {
 		if err != nil {
 			return fmt.Errorf("chunk at %v: %w", offsets, err)
 		}
-		return d.copyChunk(out, data, offsets)
+		d.copyChunk(out, data, offsets)
+		return nil
 	}
-	if f.undefined(l.addr) {
+	if f.undefined(l.addr) || total == 0 {
 		return out, nil // no chunk written: fill value 0
 	}
 	if l.single {
@@ -394,6 +394,7 @@ func (d *Dataset) chunked(total int) ([]byte, error) {
 		return out, place(make([]int, len(l.chunk)), stored, l.chunkMask)
 	}
 	rank := len(l.chunk)
+	seen := map[string]bool{} // chunk offsets already placed
 	err := f.walkBTree(l.addr, 1, 8+8*(rank+1), func(key []byte, child uint64) error {
 		size, mask := le32(key), le32(key[4:])
 		offsets := make([]int, rank)
@@ -404,6 +405,10 @@ func (d *Dataset) chunked(total int) ([]byte, error) {
 			}
 			offsets[k] = int(o)
 		}
+		if seen[string(key[8:])] {
+			return fmt.Errorf("chunk at %v listed twice", offsets)
+		}
+		seen[string(key[8:])] = true
 		r := f.at(child)
 		stored := r.bytes(int(size))
 		if r.err != nil {
@@ -419,43 +424,44 @@ func (d *Dataset) chunked(total int) ([]byte, error) {
 
 // copyChunk copies a decoded chunk whose first element sits at offsets into
 // the C-order dataset buffer, clipping the parts of edge chunks that lie
-// outside the dataset.
-func (d *Dataset) copyChunk(out, chunk []byte, offsets []int) error {
+// outside the dataset. It visits only the rows that land in the dataset, so
+// its work is bounded by the dataset's size, not the chunk's.
+func (d *Dataset) copyChunk(out, chunk []byte, offsets []int) {
 	es, c, shape := d.DType.Size, d.layout.chunk, d.Shape
 	rank := len(c)
 	if rank == 0 {
 		copy(out, chunk)
-		return nil
+		return
 	}
-	run := min(c[rank-1], shape[rank-1]-offsets[rank-1]) * es // bytes per row kept
-	rows := 1
-	for _, x := range c[:rank-1] {
-		rows *= x
+	ext := make([]int, rank) // extent of the chunk inside the dataset
+	for k := range ext {
+		ext[k] = min(c[k], shape[k]-offsets[k])
+		if ext[k] <= 0 {
+			return
+		}
 	}
-	idx := make([]int, rank-1) // row index within the chunk
-	for row := range rows {
-		dst, inside := 0, true
+	run := ext[rank-1] * es
+	idx := make([]int, rank-1)
+	for {
+		src, dst := 0, 0
 		for k := range rank - 1 {
-			p := offsets[k] + idx[k]
-			if p >= shape[k] {
-				inside = false
-				break
-			}
-			dst = dst*shape[k] + p
+			src = src*c[k] + idx[k]
+			dst = dst*shape[k] + offsets[k] + idx[k]
 		}
-		if inside {
-			dst = (dst*shape[rank-1] + offsets[rank-1]) * es
-			src := row * c[rank-1] * es
-			copy(out[dst:dst+run], chunk[src:src+run])
-		}
-		for k := rank - 2; k >= 0; k-- {
-			if idx[k]++; idx[k] < c[k] {
+		src = src * c[rank-1] * es
+		dst = (dst*shape[rank-1] + offsets[rank-1]) * es
+		copy(out[dst:dst+run], chunk[src:src+run])
+		k := rank - 2
+		for ; k >= 0; k-- {
+			if idx[k]++; idx[k] < ext[k] {
 				break
 			}
 			idx[k] = 0
 		}
+		if k < 0 {
+			return
+		}
 	}
-	return nil
 }
 
 // unfilter undoes the filter pipeline on one stored chunk (in reverse order

@@ -88,7 +88,7 @@ func unsupported(format string, args ...any) error {
 
 // undefined reports whether addr is the all-ones "undefined address".
 func (f *File) undefined(addr uint64) bool {
-	return addr == (uint64(1)<<(8*f.sizeOffsets))-1 || (f.sizeOffsets == 8 && addr == ^uint64(0))
+	return addr == ^uint64(0)>>(64-8*f.sizeOffsets)
 }
 
 // reader decodes little-endian fields from a byte slice. The first read past

@@ -3,6 +3,7 @@ package nn
 import (
 	"fmt"
 	"math"
+	"strings"
 
 	"bmc/graph"
 )
@@ -131,4 +132,10 @@ func lastToken(g *graph.Graph, x *graph.Value) *graph.Value {
 // firstToken is x[:, 0:1], [B, 1, E].
 func firstToken(g *graph.Graph, x *graph.Value) *graph.Value {
 	return g.Slice(x, []int64{0}, []int64{1}, []int64{1}, nil)
+}
+
+// layerScope names the nodes of one layer after its state_dict path
+// without the encoder's prefix (the model already scopes the encoder).
+func layerScope(g *graph.Graph, prefix, path string) (pop func()) {
+	return g.Scope(strings.TrimSuffix(strings.TrimPrefix(path, prefix), "."))
 }

@@ -125,7 +125,10 @@ func (e vit) Forward(c *Ctx, prefix string, x *graph.Value) (*graph.Value, error
 	h = g.Add(g.Concat(1, cls, h), c.Param(prefix+"encoder.pos_embedding"))
 	h = c.Dropout(h, e.dropout)
 	for i := range e.layers {
-		h = e.block(c, fmt.Sprintf("%sencoder.layers.encoder_layer_%d.", prefix, i), h, i == e.layers-1)
+		p := fmt.Sprintf("%sencoder.layers.encoder_layer_%d.", prefix, i)
+		pop := layerScope(g, prefix, p)
+		h = e.block(c, p, h, i == e.layers-1)
+		pop()
 	}
 	h = LayerNorm(c, prefix+"encoder.ln.", h, 1e-6)
 	return g.Reshape(h, b, e.width), g.Err()
