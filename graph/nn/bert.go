@@ -108,6 +108,8 @@ func bertLinearParams(prefix string, in, out int64) []Param {
 	}
 }
 
+func (bert) takesTokens() {}
+
 func (e bert) Forward(c *Ctx, prefix string, x *graph.Value) (*graph.Value, error) {
 	g := c.G
 	s := x.Shape()
