@@ -9,6 +9,7 @@ import (
 
 	"bmc/compile"
 	"bmc/graph"
+	"bmc/graph/nn"
 	"bmc/runtime"
 )
 
@@ -82,8 +83,18 @@ func convLowerings() []lowering {
 		{"forward", func(g *graph.Graph, l convLayer, x, w, _ *graph.Value) (*graph.Value, error) {
 			return g.Conv(x, w, nil, l.opts()), nil
 		}},
-		// bmc's rule: one ConvTranspose.
+		// bmc's rule: a Conv of the flipped dY for stride 1, a ConvTranspose
+		// otherwise.
 		{"dX/bmc", bmcGrad(0)},
+		// The textbook input gradient: one ConvTranspose with the forward's
+		// geometry and the output padding that restores the input size.
+		{"dX/convtranspose", func(g *graph.Graph, l convLayer, x, w, dy *graph.Value) (*graph.Value, error) {
+			var outPad []int64
+			for i := range 2 {
+				outPad = append(outPad, x.Shape()[2+i]-(l.stride*(dy.Shape()[2+i]-1)+w.Shape()[2+i]-2*l.pad))
+			}
+			return g.ConvTranspose(dy, w, l.opts(), outPad), nil
+		}},
 		// bmc's rule: per-tap gathered im2col and MatMuls, one Gemm over an
 		// element-gathered im2col for small maps, or a Conv for the stems.
 		{"dW/bmc", bmcGrad(1)},
@@ -149,14 +160,18 @@ func benchLowering(b *testing.B, l convLayer, low lowering) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	runBench(b, g, out, 2*ys.Size()*l.w[1:].Size())
+	runBench(b, g, []*graph.Value{out}, nil, 2*ys.Size()*l.w[1:].Size())
 }
 
-// runBench runs the graph computing out on one ORT thread, feeding random
-// values to the inputs it still reads after pruning, and reports CPU time
-// and fwd FLOPs per CPU second.
-func runBench(b *testing.B, g *graph.Graph, out *graph.Value, fwdFLOPs int64) {
-	g.Output("out", out)
+// runBench runs the graph computing outs on one ORT thread, feeding the
+// inputs it still reads after pruning from values (by name) or, where values
+// has none, random numbers in [−1, 1], and reports CPU time and, when
+// fwdFLOPs is known, forward FLOPs per CPU second.
+func runBench(b *testing.B, g *graph.Graph, outs []*graph.Value, values map[string][]float32, fwdFLOPs int64) {
+	var outNames []string
+	for i, o := range outs {
+		outNames = append(outNames, g.Output(fmt.Sprintf("out%d", i), o).Name())
+	}
 	g.Prune()
 	data, err := graph.Marshal(&graph.Model{Graph: g})
 	if err != nil {
@@ -180,29 +195,37 @@ func runBench(b *testing.B, g *graph.Graph, out *graph.Value, fwdFLOPs int64) {
 			b.Fatal(err)
 		}
 		defer t.Close()
-		for i := range t.F32 {
-			t.F32[i] = float32(rng.Float64()*2 - 1)
+		if vals, ok := values[v.Name()]; ok {
+			copy(t.F32, vals)
+		} else {
+			for i := range t.F32 {
+				t.F32[i] = float32(rng.Float64()*2 - 1)
+			}
 		}
 		names = append(names, v.Name())
 		tensors = append(tensors, t)
 	}
-	res, err := runtime.NewFloat32(out.Shape())
-	if err != nil {
-		b.Fatal(err)
+	var res []*runtime.Tensor
+	for _, o := range outs {
+		t, err := runtime.NewFloat32(o.Shape())
+		if err != nil {
+			b.Fatal(err)
+		}
+		defer t.Close()
+		res = append(res, t)
 	}
-	defer res.Close()
-	s, err := runtime.NewSession(data, names, []string{"out"}, runtime.Options{Threads: 1})
+	s, err := runtime.NewSession(data, names, outNames, runtime.Options{Threads: 1})
 	if err != nil {
 		b.Fatal(err)
 	}
 	defer s.Close()
-	if err := s.Run(tensors, []*runtime.Tensor{res}); err != nil { // warm-up
+	if err := s.Run(tensors, res); err != nil { // warm-up
 		b.Fatal(err)
 	}
 	cpu0 := cpuTime(b)
 	b.ResetTimer()
 	for range b.N {
-		if err := s.Run(tensors, []*runtime.Tensor{res}); err != nil {
+		if err := s.Run(tensors, res); err != nil {
 			b.Fatal(err)
 		}
 	}
@@ -214,10 +237,9 @@ func runBench(b *testing.B, g *graph.Graph, out *graph.Value, fwdFLOPs int64) {
 	}
 }
 
-// BenchmarkPoolBackward times ResNet18's 3×3 stride-2 max pool (forward with
-// Indices, and its gradient: a scatter-add over the flattened input) and
-// the final global average pool's gradient, on the stem outputs of both
-// inputs:
+// BenchmarkPoolBackward times ResNet18's 3×3 stride-2 max pool on the stem
+// outputs of both inputs: forward without and with Indices, and with its
+// gradient (a scatter-add over the flattened input):
 // go test -run '^$' -bench PoolBackward -benchtime 10x ./compile
 func BenchmarkPoolBackward(b *testing.B) {
 	pool := graph.PoolOpts{Kernel: []int64{3, 3}, Strides: []int64{2, 2}, Pads: []int64{1, 1, 1, 1}}
@@ -227,24 +249,34 @@ func BenchmarkPoolBackward(b *testing.B) {
 	}{{"visual", graph.Shape{8, 64, 56, 56}}, {"audio", graph.Shape{8, 64, 128, 32}}} {
 		b.Run(in.name+"/maxpool/forward", func(b *testing.B) {
 			g := graph.New("bench")
-			y, _ := g.MaxPool(g.Input("x", graph.Float32, in.x), pool)
-			runBench(b, g, y, 0)
+			runBench(b, g, []*graph.Value{g.MaxPool(g.Input("x", graph.Float32, in.x), pool)}, nil, 0)
 		})
-		b.Run(in.name+"/maxpool/forward-without-indices", func(b *testing.B) {
+		b.Run(in.name+"/maxpool/forward-with-indices", func(b *testing.B) {
 			g := graph.New("bench")
-			y := g.Apply("MaxPool", []*graph.Value{g.Input("x", graph.Float32, in.x)}, graph.Attrs{"kernel_shape": pool.Kernel, "strides": pool.Strides, "pads": pool.Pads}, 1)[0]
-			runBench(b, g, y, 0)
+			y, _ := g.MaxPoolWithIndices(g.Input("x", graph.Float32, in.x), pool)
+			runBench(b, g, []*graph.Value{y}, nil, 0)
 		})
 		b.Run(in.name+"/maxpool/forward+dX", func(b *testing.B) {
 			g := graph.New("bench")
 			x := g.Input("x", graph.Float32, in.x)
-			y, _ := g.MaxPool(x, pool)
+			y := g.MaxPool(x, pool)
 			dy := g.Input("dy", graph.Float32, y.Shape())
 			grads, err := compile.GradientsWithSeed(g, y, dy, []*graph.Value{x})
 			if err != nil {
 				b.Fatal(err)
 			}
-			runBench(b, g, grads[0], 0)
+			runBench(b, g, grads, nil, 0)
+		})
+		b.Run(in.name+"/maxpool/forward-with-indices+dX", func(b *testing.B) {
+			g := graph.New("bench")
+			x := g.Input("x", graph.Float32, in.x)
+			y, _ := g.MaxPoolWithIndices(x, pool)
+			dy := g.Input("dy", graph.Float32, y.Shape())
+			grads, err := compile.GradientsWithSeed(g, y, dy, []*graph.Value{x})
+			if err != nil {
+				b.Fatal(err)
+			}
+			runBench(b, g, grads, nil, 0)
 		})
 	}
 }
@@ -258,4 +290,60 @@ func cpuTime(b *testing.B) time.Duration {
 		b.Fatal(err)
 	}
 	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+// BenchmarkResNet18Step compares a training-mode forward of the resnet18
+// encoder (batch statistics, running statistics updated) with the same
+// forward plus the backward to every parameter, on each input of the AV
+// benchmark at batch 8; the ratio of the two is the backward's overhead:
+// go test -run '^$' -bench ResNet18Step -benchtime 5x ./compile
+func BenchmarkResNet18Step(b *testing.B) {
+	for _, in := range []struct {
+		name   string
+		sample graph.Shape
+	}{{"visual", graph.Shape{3, 112, 112}}, {"audio", graph.Shape{1, 256, 64}}} {
+		for _, withGrad := range []bool{false, true} {
+			name := in.name + "/forward"
+			if withGrad {
+				name = in.name + "/forward+backward"
+			}
+			b.Run(name, func(b *testing.B) {
+				m, err := nn.New(nn.ModelSpec{
+					Modalities: []nn.ModalitySpec{{Name: in.name, Shape: in.sample, Encoder: nn.EncoderSpec{Kind: "resnet18"}}},
+					Classes:    2,
+					Fusion:     nn.FusionConcat,
+				})
+				if err != nil {
+					b.Fatal(err)
+				}
+				g := graph.New("resnet18")
+				x := g.Input("x", graph.Float32, append(graph.Shape{8}, in.sample...))
+				bind := m.GraphInputs(g)
+				var outs []*graph.Value
+				bind.UpdateBuffer = func(_ string, v *graph.Value) { outs = append(outs, v) }
+				fwd, err := m.Forward(g, bind, map[string]*graph.Value{in.name: x}, nn.Train)
+				if err != nil {
+					b.Fatal(err)
+				}
+				features := fwd.Features[in.name]
+				outs = append(outs, features)
+				if withGrad {
+					proj := g.Input("proj", graph.Float32, features.Shape())
+					loss := g.ReduceSum(g.Mul(features, proj), false)
+					var wrt []*graph.Value
+					for _, p := range m.Params() {
+						if p.Modality == in.name { // the encoder's, not the head's
+							wrt = append(wrt, bind.Params[p.Name])
+						}
+					}
+					grads, err := compile.Gradients(g, loss, wrt)
+					if err != nil {
+						b.Fatal(err)
+					}
+					outs = append(outs, grads...)
+				}
+				runBench(b, g, outs, m.InitValues(1), 0)
+			})
+		}
+	}
 }

@@ -9,22 +9,23 @@ import (
 
 // Gradient rules of the convolution and pooling ops (graph/ops_conv.go).
 //
-// The convolution gradients are lowered to the forms ONNX Runtime runs at
-// GEMM speed (measurements in docs/performance.md, "Conv backward
-// lowerings"), not to the textbook ConvTranspose and transposed-tensor Conv,
-// which ORT's CPU provider runs 5–20× slower than the forward Conv:
+// The Conv gradients are lowered to the forms ONNX Runtime's CPU provider
+// runs at about the forward Conv's speed at ResNet18's sizes (measurements
+// and the candidates that lost: docs/performance.md, "Conv backward
+// lowerings"):
 //
+//   - input gradient: a plain Conv of the flipped output gradient with the
+//     channel-transposed kernel for unit strides, else one ConvTranspose
+//     with the forward's geometry and explicit output padding
+//     (convInputGrad);
 //   - weight gradient: an im2col of the input gathered one kernel tap at a
 //     time, each tap one MatMul with the output gradient (convWeightGrad);
-//     a single Gemm over an element-gathered im2col when the output maps are
-//     small (convWeightGradSmall); a Conv of transposed tensors for inputs
-//     of few channels (convWeightGradByConv);
-//   - input gradient: one ConvTranspose with explicit pads and output
-//     padding (convInputGrad), which ORT 1.29's CPU provider runs at the
-//     forward's speed at ResNet18's sizes.
+//     one Gemm over an element-gathered im2col when the output maps are
+//     small (convWeightGradSmall); a Conv of batch-transposed tensors when
+//     the input has few channels (convWeightGradByConv).
 //
 // Average pooling reuses the input-gradient lowering as a depthwise
-// ConvTranspose with a constant kernel; max pooling scatters through its
+// ConvTranspose with a constant kernel; max pooling scatter-adds through its
 // Indices output.
 
 func convGrad() map[string]gradFunc {
@@ -65,22 +66,18 @@ func gradConv(b *gradBuilder, n *graph.Node, dy []*graph.Value) ([]*graph.Value,
 	switch {
 	case geo.group == 1 && geo.c < minGatherChannels:
 		out[1] = b.convWeightGradByConv(n.Inputs[0], dy[0], geo)
-	case geo.group == 1 && geo.n*graph.Shape(geo.out).Size() < geo.m:
+	case geo.group == 1 && (graph.Shape(geo.win.Kernel).Size() == 1 || geo.n*graph.Shape(geo.out).Size() < geo.m):
 		out[1] = b.convWeightGradSmall(n.Inputs[0], dy[0], geo)
 	default:
 		out[1] = b.convWeightGrad(n.Inputs[0], dy[0], geo)
 	}
 	if len(n.Inputs) == 3 && n.Inputs[2] != nil {
-		axes := []int64{0}
-		for i := range geo.win.Rank() {
-			axes = append(axes, int64(2+i))
-		}
-		out[2] = b.g.ReduceSum(dy[0], false, axes...)
+		out[2] = b.g.ReduceSum(dy[0], false, append([]int64{0}, spatialAxes(2, geo.win.Rank())...)...)
 	}
 	return out, nil
 }
 
-// offsets lists every multi-index of a kernel, row-major.
+// offsets lists every multi-index of a box of the given extent, row-major.
 func offsets(kernel []int64) [][]int64 {
 	all := [][]int64{{}}
 	for _, k := range kernel {
@@ -127,7 +124,7 @@ func (b *gradBuilder) padSpatial(x *graph.Value, first int, pads []int64) *graph
 //
 // The padded input is transposed once to channels-last [N, ΠS, C]; each
 // cols_k is one Gather of whole channel rows along the flattened spatial
-// axis, at a constant index shifted by the tap's offset. Gathering one tap
+// axis, at a constant index of the tap's positions. Gathering one tap
 // at a time keeps each operand of the MatMul in cache; a Slice-based
 // im2col runs element by element in ORT and is several times slower
 // (docs/performance.md, "Conv backward lowerings").
@@ -144,19 +141,14 @@ func (b *gradBuilder) convWeightGrad(x, dy *graph.Value, geo convGeom) *graph.Va
 	// dY [N, M, O…] → [M, N, O…] → [G, M/G, N·P].
 	dyt := g.Reshape(g.Transpose(dy, append([]int64{1, 0}, spatialAxes(2, r)...)...), geo.group, mg, geo.n*p)
 
-	elem := rowMajorStrides(padded)
-	base := b.outputPositions(win, elem, geo.out)
+	pos := outputPositions(win, padded, geo.out)
 	parts := make([]*graph.Value, 0, taps)
-	for _, k := range offsets(win.Kernel) {
-		var off int64
-		for i := range r {
-			off += k[i] * win.Dilations[i] * elem[i]
+	for _, off := range tapOffsets(win, padded) {
+		idx := make([]int64, p)
+		for o, at := range pos {
+			idx[o] = at + off
 		}
-		idx := base
-		if off != 0 {
-			idx = g.Add(base, g.ConstInt(off))
-		}
-		cols := g.Gather(xt, idx, 1) // [N, P, C]
+		cols := g.Gather(xt, g.Constant(graph.Int64Tensor(graph.Shape{p}, idx)), 1) // [N, P, C]
 		if geo.group == 1 {
 			cols = g.Reshape(cols, 1, geo.n*p, geo.c)
 		} else {
@@ -172,16 +164,17 @@ func (b *gradBuilder) convWeightGrad(x, dy *graph.Value, geo convGeom) *graph.Va
 	return g.Reshape(dw, append([]int64{geo.m, cg}, win.Kernel...)...)
 }
 
-// convWeightGradSmall computes dW of a one-group Conv with few output
-// positions (N·P below the output channels) as one Gemm over an im2col
-// gathered element by element in channel-major order:
+// convWeightGradSmall computes dW of a one-group Conv with a 1×1 kernel or
+// few output positions (N·P below the output channels) as one Gemm over an
+// im2col gathered element by element in channel-major order:
 //
 //	cols[c, k, n·P + o] = xpad[n, c, o·s + k·d],   dW[m, c·K + k] = Σ_q dY[n, m, o] · cols[c·K + k, q].
 //
 // The product then comes out in the weights' own [M, C, K] layout, where
 // convWeightGrad's per-tap products need a transpose of dW that costs more
 // than the whole product when the maps are 4×4 or 8×2 (ResNet18's last
-// stage).
+// stage). For a 1×1 kernel cols is just the (strided) input, and this is
+// the plain matrix product dW = dY·xᵀ.
 func (b *gradBuilder) convWeightGradSmall(x, dy *graph.Value, geo convGeom) *graph.Value {
 	g, win, r := b.g, geo.win, geo.win.Rank()
 	taps := graph.Shape(win.Kernel).Size()
@@ -190,37 +183,20 @@ func (b *gradBuilder) convWeightGradSmall(x, dy *graph.Value, geo convGeom) *gra
 	padded := xp.Shape()[2:]
 	swap := append([]int64{1, 0}, spatialAxes(2, r)...)
 	xt := g.Reshape(g.Transpose(xp, swap...), geo.c, geo.n*padded.Size())
-	elem := rowMajorStrides(padded)
-	// idx[k, n, o] = tap offset + batch offset + output position.
-	tapOff := make([]int64, 0, taps)
-	for _, k := range offsets(win.Kernel) {
-		var off int64
-		for i := range r {
-			off += k[i] * win.Dilations[i] * elem[i]
+	// idx[k, n·P + o] = tap offset + batch offset + output position.
+	pos := outputPositions(win, padded, geo.out)
+	idx := make([]int64, 0, taps*geo.n*p)
+	for _, off := range tapOffsets(win, padded) {
+		for n := range geo.n {
+			for _, at := range pos {
+				idx = append(idx, off+n*padded.Size()+at)
+			}
 		}
-		tapOff = append(tapOff, off)
 	}
-	batchOff := make([]int64, geo.n)
-	for i := range batchOff {
-		batchOff[i] = int64(i) * padded.Size()
-	}
-	idx := g.Add(g.Constant(graph.Int64Tensor(graph.Shape{taps, 1, 1}, tapOff)), g.Constant(graph.Int64Tensor(graph.Shape{1, geo.n, 1}, batchOff)))
-	idx = g.Add(idx, g.Reshape(b.outputPositions(win, elem, geo.out), 1, 1, p))
-	cols := g.Gather(xt, g.Reshape(idx, taps, geo.n*p), 1) // [C, K, N·P]
+	cols := g.Gather(xt, g.Constant(graph.Int64Tensor(graph.Shape{taps, geo.n * p}, idx)), 1) // [C, K, N·P]
 	dyt := g.Reshape(g.Transpose(dy, swap...), geo.m, geo.n*p)
 	dw := g.Gemm(dyt, g.Reshape(cols, geo.c*taps, geo.n*p), nil, false, true, 1, 1)
 	return g.Reshape(dw, append([]int64{geo.m, geo.c}, win.Kernel...)...)
-}
-
-// rowMajorStrides are the element strides of a row-major shape.
-func rowMajorStrides(s graph.Shape) []int64 {
-	elem := make([]int64, len(s))
-	acc := int64(1)
-	for i := len(s) - 1; i >= 0; i-- {
-		elem[i] = acc
-		acc *= s[i]
-	}
-	return elem
 }
 
 // minGatherChannels is the channel count from which the gathered im2col of
@@ -246,41 +222,61 @@ func (b *gradBuilder) convWeightGradByConv(x, dy *graph.Value, geo convGeom) *gr
 	return g.Transpose(c, swap...)
 }
 
-// outputPositions is the int64 [P] index, into a flattened padded input
-// with element strides elem, of every output position's first tap:
-// Σ_i o_i·s_i·elem_i. It is a sum of broadcast per-axis vectors, so the
-// graph stores ΣO numbers rather than ΠO.
-func (b *gradBuilder) outputPositions(win graph.Window, elem, out []int64) *graph.Value {
-	g, r := b.g, win.Rank()
-	var idx *graph.Value
-	for i := range r {
-		shape := make(graph.Shape, r)
-		for j := range shape {
-			shape[j] = 1
+// outputPositions are the flat positions, in an input of spatial shape
+// padded (row-major), of every output's first tap: Σ_i o_i·s_i·stride_i,
+// for the outputs in row-major order.
+func outputPositions(win graph.Window, padded graph.Shape, out []int64) []int64 {
+	elem := rowMajorStrides(padded)
+	var pos []int64
+	for _, o := range offsets(out) {
+		var at int64
+		for i := range o {
+			at += o[i] * win.Strides[i] * elem[i]
 		}
-		shape[i] = out[i]
-		v := make([]int64, out[i])
-		for o := range v {
-			v[o] = int64(o) * win.Strides[i] * elem[i]
-		}
-		c := g.Constant(graph.Int64Tensor(shape, v))
-		if idx == nil {
-			idx = c
-		} else {
-			idx = g.Add(idx, c)
-		}
+		pos = append(pos, at)
 	}
-	return g.Reshape(idx, graph.Shape(out).Size())
+	return pos
 }
 
-// convInputGrad computes dX [N, C, S…] of a Conv from dY [N, M, O…] as one
-// ConvTranspose with the forward's weights and geometry. The output padding
-// restores the input rows that no window reached (when (S + pads − span)
-// is not a multiple of the stride). ORT's CPU ConvTranspose runs these at
-// the forward Conv's speed, faster than a polyphase split into stride-1
-// Convs with flipped sub-kernels (docs/performance.md).
+// tapOffsets are the flat offsets of the kernel taps (row-major) from an
+// output's first tap: Σ_i k_i·d_i·stride_i.
+func tapOffsets(win graph.Window, padded graph.Shape) []int64 {
+	elem := rowMajorStrides(padded)
+	var offs []int64
+	for _, k := range offsets(win.Kernel) {
+		var off int64
+		for i := range k {
+			off += k[i] * win.Dilations[i] * elem[i]
+		}
+		offs = append(offs, off)
+	}
+	return offs
+}
+
+// rowMajorStrides are the element strides of a row-major shape.
+func rowMajorStrides(s graph.Shape) []int64 {
+	elem := make([]int64, len(s))
+	acc := int64(1)
+	for i := len(s) - 1; i >= 0; i-- {
+		elem[i] = acc
+		acc *= s[i]
+	}
+	return elem
+}
+
+// convInputGrad computes dX [N, C, S…] of a Conv from dY [N, M, O…]: one
+// ConvTranspose with the forward's geometry, whose output padding restores
+// the input rows no window reached (when S + pads − span is not a multiple
+// of the stride). ORT's CPU provider runs it at about the forward Conv's
+// speed except where the kernel dwarfs the maps (ResNet18's 512-channel
+// 4×4 maps, 2× slower); there, with unit strides, a plain Conv
+// (convInputGradStride1) is used instead (docs/performance.md).
 func (b *gradBuilder) convInputGrad(dy, w *graph.Value, geo convGeom) *graph.Value {
 	win := geo.win
+	unit := !slices.ContainsFunc(win.Strides, func(s int64) bool { return s != 1 })
+	if unit && w.Shape().Size() > 4*dy.Shape().Size() {
+		return b.convInputGradStride1(dy, w, geo)
+	}
 	outPad := make([]int64, win.Rank())
 	for i := range outPad {
 		outPad[i] = geo.in[i] + win.Pads[i] + win.Pads[win.Rank()+i] - win.Span(i) - win.Strides[i]*(geo.out[i]-1)
@@ -289,11 +285,52 @@ func (b *gradBuilder) convInputGrad(dy, w *graph.Value, geo convGeom) *graph.Val
 	return b.g.ConvTranspose(dy, w, o, outPad)
 }
 
+// convInputGradStride1 is the input gradient of a unit-stride Conv: the
+// correlation of dY with the spatially flipped, channel-transposed kernel,
+// padded by d·(k−1) − p on each side. Flipping the kernel costs a
+// per-element copy of every weight, so dY is flipped instead, and the
+// result back, with the pads swapped:
+//
+//	dX = flip(Conv(flip(dY), Wᵀ)),   Wᵀ[g·C/G + c, m] = W[g·M/G + m, c].
+func (b *gradBuilder) convInputGradStride1(dy, w *graph.Value, geo convGeom) *graph.Value {
+	g, win, r := b.g, geo.win, geo.win.Rank()
+	cg, mg := geo.c/geo.group, geo.m/geo.group
+	wt := g.Reshape(w, append([]int64{geo.group, mg, cg}, win.Kernel...)...)
+	wt = g.Transpose(wt, append([]int64{0, 2, 1}, spatialAxes(3, r)...)...)
+	wt = g.Reshape(wt, append([]int64{geo.c, mg}, win.Kernel...)...)
+
+	pads := make([]int64, 2*r)
+	for i := range r {
+		pads[i] = win.Span(i) - 1 - win.Pads[r+i]
+		pads[r+i] = win.Span(i) - 1 - win.Pads[i]
+	}
+	in := b.flipSpatial(dy)
+	o := graph.ConvOpts{Dilations: win.Dilations, Group: geo.group}
+	if slices.ContainsFunc(pads, func(p int64) bool { return p < 0 }) {
+		in = b.padSpatial(in, 2, pads)
+	} else {
+		o.Pads = pads
+	}
+	return b.flipSpatial(g.Conv(in, wt, nil, o))
+}
+
+// flipSpatial reverses every spatial axis (2, 3, …) of x.
+func (b *gradBuilder) flipSpatial(x *graph.Value) *graph.Value {
+	r := x.Shape().Rank() - 2
+	starts, ends, steps := make([]int64, r), make([]int64, r), make([]int64, r)
+	for i := range r {
+		n := x.Shape()[2+i]
+		starts[i], ends[i], steps[i] = n-1, -n-1, -1
+	}
+	return b.g.Slice(x, starts, ends, spatialAxes(2, r), steps)
+}
+
 // gradMaxPool scatter-adds dY to the positions of the maxima. The indices
 // are flat over the whole input (batch and channel offsets included), so the
 // scatter runs over the flattened input; overlapping windows that pick the
-// same element add up. A MaxPool node without the Indices output (read
-// from a file) gets a second MaxPool that computes them.
+// same element add up. A MaxPool node without the Indices output (what
+// Graph.MaxPool builds, as ORT computes that form several times faster)
+// gets a second MaxPool in the backward pass that computes them.
 func gradMaxPool(b *gradBuilder, n *graph.Node, dy []*graph.Value) ([]*graph.Value, error) {
 	x := n.Inputs[0]
 	var idx *graph.Value

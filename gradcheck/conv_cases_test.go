@@ -41,7 +41,7 @@ func convCase(name string, x, w Input, bias bool, o graph.ConvOpts) Case {
 
 func maxPoolCase(name string, x Input, o graph.PoolOpts) Case {
 	return unaryCase(name, x, func(g *graph.Graph, v *graph.Value) *graph.Value {
-		y, _ := g.MaxPool(v, o)
+		y, _ := g.MaxPoolWithIndices(v, o)
 		return y
 	})
 }
@@ -70,6 +70,9 @@ func convCases() []Case {
 		convCase("Conv/dilation2-p2", f32(1, 2, 7, 7), f32(2, 2, 3, 3), false, graph.ConvOpts{Dilations: s2, Pads: []int64{2, 2, 2, 2}}),
 		convCase("Conv/stride2-dilation2", f32(1, 2, 9, 8), f32(2, 2, 3, 3), false, graph.ConvOpts{Strides: s2, Dilations: s2, Pads: []int64{1, 2, 2, 1}}),
 		convCase("Conv/stride3-dilation2", f32(1, 1, 10, 11), f32(2, 1, 3, 2), false, graph.ConvOpts{Strides: []int64{3, 3}, Dilations: s2, Pads: []int64{2, 1, 1, 2}}),
+		// Kernels larger than 4·dY with unit strides: the flipped plain Conv.
+		convCase("Conv/big-kernel-s1-groups", f32(1, 4, 2, 2), f32(6, 2, 3, 3), true, graph.ConvOpts{Group: 2, Pads: p1}),
+		convCase("Conv/big-kernel-s1-pad-beyond-kernel", f32(1, 8, 1, 1), f32(6, 8, 2, 2), false, graph.ConvOpts{Pads: []int64{1, 2, 1, 1}}),
 		convCase("Conv/pad-beyond-kernel", f32(1, 2, 4, 4), f32(2, 2, 2, 2), true, graph.ConvOpts{Pads: []int64{2, 3, 2, 1}}),
 		convCase("Conv/groups-s2", f32(1, 4, 5, 5), f32(6, 2, 3, 3), true, graph.ConvOpts{Group: 2, Strides: s2, Pads: p1}),
 		convCase("Conv/depthwise", f32(2, 3, 5, 4), f32(3, 1, 3, 3), false, graph.ConvOpts{Group: 3, Pads: p1}),
@@ -90,8 +93,9 @@ func convCases() []Case {
 		maxPoolCase("MaxPool/3x3-s1-overlapping", distinct(1, 2, 5, 5), graph.PoolOpts{Kernel: []int64{3, 3}}),
 		maxPoolCase("MaxPool/2x2-s2", distinct(2, 3, 4, 4), graph.PoolOpts{Kernel: s2, Strides: s2}),
 		maxPoolCase("MaxPool/1d-k3-s2", distinct(2, 3, 9), graph.PoolOpts{Kernel: []int64{3}, Strides: []int64{2}, Pads: []int64{1, 0}}),
-		unaryCase("MaxPool/without-indices", distinct(1, 2, 6, 6), func(g *graph.Graph, x *graph.Value) *graph.Value {
-			return g.Apply("MaxPool", []*graph.Value{x}, graph.Attrs{"kernel_shape": []int64{3, 3}, "strides": s2, "pads": p1}, 1)[0]
+		// Without the Indices output the backward recomputes them.
+		unaryCase("MaxPool/without-indices-overlapping", distinct(2, 2, 7, 6), func(g *graph.Graph, x *graph.Value) *graph.Value {
+			return g.MaxPool(x, graph.PoolOpts{Kernel: []int64{3, 3}, Strides: s2, Pads: p1})
 		}),
 
 		avgPoolCase("AveragePool/3x3-s2-p1-include-pad", f32(2, 2, 7, 6), graph.PoolOpts{Kernel: []int64{3, 3}, Strides: s2, Pads: p1, CountIncludePad: true}),
