@@ -114,22 +114,35 @@ func TestDatasetsListing(t *testing.T) {
 	}
 }
 
-// The loaders feed the trainer: one epoch on a video and a sequence
-// fixture, read through the parallel pipeline.
+// The loaders feed the trainer: one epoch on every benchmark dataset's
+// fixture, read through the parallel pipeline (small MLPs, and a tiny BERT
+// for FOOD-101's token ids).
 func TestTrainOnDiskLayouts(t *testing.T) {
 	for _, tc := range []struct {
 		dataset string
 		data    string
-	}{{"cremad", "size=16,val_fraction=0.34"}, {"mosei", ""}} {
-		args := []string{"train", "--method", "baseline", "--dataset", tc.dataset,
-			"--data-root", filepath.Join("..", "..", "datasets", "testdata", tc.dataset),
-			"--encoder", "mlp:8,4", "--epochs", "1", "--batch-size", "2", "--threads", "1", "--quiet",
-			"--out", filepath.Join(t.TempDir(), "run")}
-		if tc.data != "" {
-			args = append(args, "--data", tc.data)
-		}
-		if out, err := bmc(t, args...); err != nil {
-			t.Errorf("%s: %v\n%s", tc.dataset, err, out)
-		}
+		encoder []string
+	}{
+		{"cremad", "size=16,val_fraction=0.34", nil},
+		{"ks", "size=16,classes=3,audio_shape=8x6", nil},
+		{"balancedav", "size=16", nil},
+		{"vggsound", "size=16", nil},
+		{"ucf101", "size=16", nil},
+		{"food101", "size=16", []string{"--encoder", "text=bert:hidden=8,layers=1,heads=2,ff=8,max_len=40,out=4"}},
+		{"mosei", "", nil},
+	} {
+		t.Run(tc.dataset, func(t *testing.T) {
+			args := []string{"train", "--method", "baseline", "--dataset", tc.dataset,
+				"--data-root", filepath.Join("..", "..", "datasets", "testdata", tc.dataset),
+				"--encoder", "mlp:8,4", "--epochs", "1", "--batch-size", "2", "--eval-batch-size", "2", "--threads", "1", "--quiet",
+				"--out", filepath.Join(t.TempDir(), "run")}
+			args = append(args, tc.encoder...)
+			if tc.data != "" {
+				args = append(args, "--data", tc.data)
+			}
+			if out, err := bmc(t, args...); err != nil {
+				t.Errorf("%s: %v\n%s", tc.dataset, err, out)
+			}
+		})
 	}
 }
