@@ -50,11 +50,7 @@ type food101 struct {
 
 func openFood101(o Options) (Dataset, error) {
 	e := food101Entry()
-	p, err := newParams(e.Name, e.Params, o)
-	if err != nil {
-		return nil, err
-	}
-	common, err := p.common(false)
+	p, common, err := newParams(e, o, false)
 	if err != nil {
 		return nil, err
 	}

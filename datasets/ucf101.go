@@ -47,11 +47,7 @@ type ucf101 struct {
 
 func openUCF101(o Options) (Dataset, error) {
 	e := ucf101Entry()
-	p, err := newParams(e.Name, e.Params, o)
-	if err != nil {
-		return nil, err
-	}
-	common, err := p.common(false)
+	p, common, err := newParams(e, o, false)
 	if err != nil {
 		return nil, err
 	}
