@@ -83,15 +83,11 @@ func (d *avDataset) read(it item, rng *rand.Rand, dst []Buffer) error {
 	if err != nil {
 		return err
 	}
-	aug := augNone
-	if rng != nil {
-		aug = augCropFlip
-	}
 	for i, f := range frames {
 		if f.path != "" {
-			err = d.frames.rgbFile(f.path, aug, rng, dst[1].F32, i, d.pick)
+			err = d.frames.rgbFile(f.path, augCropFlip, rng, dst[1].F32, i, d.pick)
 		} else {
-			err = d.frames.rgb(f.data, f.name, aug, rng, dst[1].F32, i, d.pick)
+			err = d.frames.rgb(f.data, f.name, augCropFlip, rng, dst[1].F32, i, d.pick)
 		}
 		if err != nil {
 			return err
