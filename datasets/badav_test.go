@@ -2,67 +2,10 @@ package datasets_test
 
 import (
 	"os"
-	"path/filepath"
 	"testing"
 
 	"bmc/datasets"
 )
-
-// fixtureEdit breaks a copied fixture; every step fails the test on error.
-type fixtureEdit struct {
-	t    *testing.T
-	root string
-}
-
-func (e fixtureEdit) path(rel string) string { return filepath.Join(e.root, rel) }
-
-func (e fixtureEdit) must(err error) {
-	e.t.Helper()
-	if err != nil {
-		e.t.Fatal(err)
-	}
-}
-
-// write replaces a file's content.
-func (e fixtureEdit) write(rel, content string) {
-	e.t.Helper()
-	e.must(os.WriteFile(e.path(rel), []byte(content), 0o644))
-}
-
-// copyIn copies testdata/broken/<name> over rel.
-func (e fixtureEdit) copyIn(name, rel string) {
-	e.t.Helper()
-	b, err := os.ReadFile(filepath.Join("testdata/broken", name))
-	e.must(err)
-	e.must(os.WriteFile(e.path(rel), b, 0o644))
-}
-
-// truncate cuts a file to half its length.
-func (e fixtureEdit) truncate(rel string) {
-	e.t.Helper()
-	b, err := os.ReadFile(e.path(rel))
-	e.must(err)
-	e.must(os.WriteFile(e.path(rel), b[:len(b)/2], 0o644))
-}
-
-// clone copies a file or a folder (one level) to a new name.
-func (e fixtureEdit) clone(src, dst string) {
-	e.t.Helper()
-	st, err := os.Stat(e.path(src))
-	e.must(err)
-	if !st.IsDir() {
-		b, err := os.ReadFile(e.path(src))
-		e.must(err)
-		e.must(os.WriteFile(e.path(dst), b, 0o644))
-		return
-	}
-	e.must(os.MkdirAll(e.path(dst), 0o755))
-	entries, err := os.ReadDir(e.path(src))
-	e.must(err)
-	for _, en := range entries {
-		e.clone(filepath.Join(src, en.Name()), filepath.Join(dst, en.Name()))
-	}
-}
 
 // avParams are the fixture parameters of an audio-video case.
 func avParams(name string) map[string]string {

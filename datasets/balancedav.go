@@ -40,12 +40,6 @@ func balancedAVEntry() Entry {
 	}
 }
 
-type balancedAV struct {
-	clips  []avClip
-	audio  audioFeatures
-	frames *frameDecoder
-}
-
 // readPickledArray reads a .pkl holding one numpy array.
 func readPickledArray(path string) (*ndarray.Array, error) {
 	v, err := pickle.ReadFile(path)
@@ -67,11 +61,7 @@ type bavAnnotation struct {
 
 func openBalancedAV(o Options) (Dataset, error) {
 	e := balancedAVEntry()
-	p, err := newParams(e.Name, e.Params, o)
-	if err != nil {
-		return nil, err
-	}
-	common, err := p.common(false)
+	p, common, err := newParams(e, o, false)
 	if err != nil {
 		return nil, err
 	}
@@ -79,7 +69,7 @@ func openBalancedAV(o Options) (Dataset, error) {
 	if err != nil {
 		return nil, err
 	}
-	b := &balancedAV{audio: audioFeatures{load: readPickledArray}, frames: newFrameDecoder(common.size)}
+	d := newAVDataset(common.size, readPickledArray, 3, balancedAVFrames)
 	file := p.path("csv_path")
 	keys, entries, labels, err := readBalancedAnnotations(file)
 	if err != nil {
@@ -113,8 +103,7 @@ func openBalancedAV(o Options) (Dataset, error) {
 			problems = append(problems, Problem{Split: split, File: file, Dropped: true, Msg: fmt.Sprintf("key %s: no file %v", key, missing)})
 			continue
 		}
-		it := item{id: key, row: len(b.clips)}
-		b.clips = append(b.clips, clip)
+		it := d.add(key, clip)
 		c, ok := classOf[entries[i].Label]
 		if !ok {
 			it.err = fmt.Errorf("%s: database[%q].label %q is not in labels", file, key, entries[i].Label)
@@ -122,19 +111,7 @@ func openBalancedAV(o Options) (Dataset, error) {
 		it.label = c
 		items[split] = append(items[split], it)
 	}
-	first := ""
-	if len(items[Train]) > 0 {
-		first = b.clips[items[Train][0].row].audio
-	}
-	if err := b.audio.settle(e.Name, audioShape, first); err != nil {
-		return nil, err
-	}
-	s := int64(common.size)
-	spec := Spec{Name: e.Name, Classes: len(labels), Modalities: []Modality{
-		{Name: "audio", Shape: b.audio.modalityShape()},
-		{Name: "visual", Shape: []int64{3, 3, s, s}},
-	}}
-	return newDiskDataset(spec, b.read, items[Train], nil, items[Test], common, problems), nil
+	return d.dataset(e.Name, len(labels), audioShape, items[Train], items[Test], common, problems)
 }
 
 // readBalancedAnnotations reads the annotation file, keeping the database
@@ -173,35 +150,27 @@ func readBalancedAnnotations(file string) (keys []string, entries []bavAnnotatio
 	return keys, entries, top.Labels, nil
 }
 
-func (b *balancedAV) read(it item, rng *rand.Rand, dst []Buffer) error {
-	clip := b.clips[it.row]
-	if err := b.audio.read(clip.audio, dst[0].F32); err != nil {
-		return err
-	}
-	f, err := hdf5.Open(clip.visual)
+// balancedAVFrames picks frames of the "video" array of a clip's HDF5
+// file by pickClipped, frame number t indexing the array from 0.
+func balancedAVFrames(file string, pick int, rng *rand.Rand) ([]videoFrame, error) {
+	f, err := hdf5.Open(file)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	video, err := f.Dataset("video")
 	if err != nil {
-		return err
+		return nil, err
 	}
-	frames, err := video.ReadVarBytes()
+	jpegs, err := video.ReadVarBytes()
 	if err != nil {
-		return err
+		return nil, err
 	}
-	aug := augNone
-	if rng != nil {
-		aug = augCropFlip
-	}
-	for i, t := range pickClipped(len(frames), 3, 8, rng) {
-		if t >= len(frames) {
-			return fmt.Errorf("%s: video holds %d frames: frame %d is past the end", clip.visual, len(frames), t)
+	var frames []videoFrame
+	for _, t := range pickClipped(len(jpegs), pick, 8, rng) {
+		if t >= len(jpegs) {
+			return nil, fmt.Errorf("%s: video holds %d frames: frame %d is past the end", file, len(jpegs), t)
 		}
-		name := fmt.Sprintf("%s video[%d]", clip.visual, t)
-		if err := b.frames.rgb(frames[t], name, aug, rng, dst[1].F32, i, 3); err != nil {
-			return err
-		}
+		frames = append(frames, videoFrame{name: fmt.Sprintf("%s video[%d]", file, t), data: jpegs[t]})
 	}
-	return nil
+	return frames, nil
 }

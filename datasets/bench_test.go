@@ -5,7 +5,6 @@ import (
 	"image"
 	"image/color"
 	"image/jpeg"
-	"io"
 	"maps"
 	"os"
 	"path/filepath"
@@ -86,7 +85,7 @@ func BenchmarkReadUCF101(b *testing.B) {
 				b.Fatal(err)
 			}
 			r := sp.(datasets.SeededReader)
-			dst := buffers(d)
+			dst := sampleBuffers(d.Spec())
 			b.ReportAllocs()
 			for i := 0; b.Loop(); i++ {
 				if _, err := r.ReadSeeded(i%sp.Len(), uint64(i), dst); err != nil {
@@ -128,22 +127,7 @@ func BenchmarkLoaders(b *testing.B) {
 			}
 			samples := 0
 			for epoch := 0; b.Loop(); epoch++ {
-				batches, err := l.Epoch(epoch, order)
-				if err != nil {
-					b.Fatal(err)
-				}
-				for {
-					hb, err := batches.Next()
-					if err == io.EOF {
-						break
-					}
-					if err != nil {
-						b.Fatal(err)
-					}
-					samples += hb.N
-					batches.Release(hb)
-				}
-				batches.Close()
+				samples += drainEpoch(b, l, epoch, order)
 			}
 			b.ReportMetric(float64(samples)/b.Elapsed().Seconds(), "samples/s")
 		})

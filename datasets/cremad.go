@@ -1,12 +1,9 @@
 package datasets
 
 import (
-	"encoding/csv"
-	"errors"
+	"cmp"
 	"fmt"
-	"io"
 	"math/rand/v2"
-	"os"
 	"path/filepath"
 	"slices"
 
@@ -42,20 +39,9 @@ func cremadEntry() Entry {
 	}
 }
 
-type cremad struct {
-	clips  []avClip
-	fps    int
-	audio  audioFeatures
-	frames *frameDecoder
-}
-
 func openCremad(o Options) (Dataset, error) {
 	e := cremadEntry()
-	p, err := newParams(e.Name, e.Params, o)
-	if err != nil {
-		return nil, err
-	}
-	common, err := p.common(false)
+	p, common, err := newParams(e, o, false)
 	if err != nil {
 		return nil, err
 	}
@@ -63,59 +49,38 @@ func openCremad(o Options) (Dataset, error) {
 	if err != nil {
 		return nil, err
 	}
-	c := &cremad{audio: audioFeatures{load: torchpt.ReadTensor}, frames: newFrameDecoder(common.size)}
-	if c.fps, err = p.int("fps", 1); err != nil {
+	fps, err := p.int("fps", 1)
+	if err != nil {
 		return nil, err
 	}
+	d := newAVDataset(common.size, torchpt.ReadTensor, fps, cremadFrames)
 	audioDir, visualDir := p.path("audio_path"), p.path("visual_path")
 	classes := cremadClasses()
 	var problems []Problem
 	index := func(split, list string) ([]item, error) {
-		f, err := os.Open(list)
-		if err != nil {
-			return nil, fmt.Errorf("cremad %s list: %w", split, err)
-		}
-		defer f.Close()
-		r := csv.NewReader(f)
-		r.FieldsPerRecord = -1
 		var items []item
-		for {
-			rec, err := r.Read()
-			if errors.Is(err, io.EOF) {
-				return items, nil
-			}
-			if err != nil {
-				return nil, fmt.Errorf("cremad %s list: %w", split, err)
-			}
-			line, _ := r.FieldPos(0)
+		err := eachCSVRecord(list, "cremad "+split+" list", func(rec []string, line int) error {
 			if len(rec) < 2 {
-				return nil, fmt.Errorf("%s:%d: %d field: want clip_id,EMO", list, line, len(rec))
-			}
-			drop := func(msg string) {
-				problems = append(problems, Problem{Split: split, File: list, Line: line, Dropped: true, Msg: "clip " + rec[0] + ": " + msg})
+				return fmt.Errorf("%s:%d: %d field: want clip_id,EMO", list, line, len(rec))
 			}
 			label := slices.Index(classes, rec[1])
 			clip := avClip{audio: filepath.Join(audioDir, rec[0]+".pt"), visual: filepath.Join(visualDir, rec[0])}
+			var why error
 			if label < 0 {
-				drop(fmt.Sprintf("label %q is not one of %v", rec[1], classes))
-				continue
+				why = fmt.Errorf("label %q is not one of %v", rec[1], classes)
+			} else {
+				why = cmp.Or(checkAudioFile(clip.audio), checkFrameFolder(clip.visual, fps, fmt.Sprintf("at least fps=%d", fps)))
 			}
-			if !isFile(clip.audio) {
-				drop("no audio file " + clip.audio)
-				continue
+			if why != nil {
+				problems = append(problems, droppedClip(split, list, line, rec[0], why.Error()))
+				return nil
 			}
-			names, err := listDir(clip.visual)
-			if err != nil {
-				drop("no frame folder " + clip.visual)
-				continue
-			}
-			if len(names) < c.fps {
-				drop(fmt.Sprintf("%s holds %d files, want at least fps=%d", clip.visual, len(names), c.fps))
-				continue
-			}
-			items = append(items, item{id: rec[0], label: int64(label), row: len(c.clips)})
-			c.clips = append(c.clips, clip)
-		}
+			it := d.add(rec[0], clip)
+			it.label = int64(label)
+			items = append(items, it)
+			return nil
+		})
+		return items, err
 	}
 	train, err := index(Train, p.path("train_txt"))
 	if err != nil {
@@ -125,41 +90,21 @@ func openCremad(o Options) (Dataset, error) {
 	if err != nil {
 		return nil, err
 	}
-	first := ""
-	if len(train) > 0 {
-		first = c.clips[train[0].row].audio
-	}
-	if err := c.audio.settle(e.Name, audioShape, first); err != nil {
-		return nil, err
-	}
-	s := int64(common.size)
-	spec := Spec{Name: e.Name, Classes: len(cremadClasses()), Modalities: []Modality{
-		{Name: "audio", Shape: c.audio.modalityShape()},
-		{Name: "visual", Shape: []int64{3, int64(c.fps), s, s}},
-	}}
-	return newDiskDataset(spec, c.read, train, nil, test, common, problems), nil
+	return d.dataset(e.Name, len(classes), audioShape, train, test, common, problems)
 }
 
-func (c *cremad) read(it item, rng *rand.Rand, dst []Buffer) error {
-	clip := c.clips[it.row]
-	if err := c.audio.read(clip.audio, dst[0].F32); err != nil {
-		return err
-	}
-	names, err := listDir(clip.visual)
+// cremadFrames picks fps frames of a clip's folder by pickMiddle.
+func cremadFrames(folder string, fps int, rng *rand.Rand) ([]videoFrame, error) {
+	names, err := listDir(folder)
 	if err != nil {
-		return err
+		return nil, err
 	}
-	if len(names) < c.fps {
-		return fmt.Errorf("%s holds %d files, want at least fps=%d", clip.visual, len(names), c.fps)
+	if len(names) < fps {
+		return nil, fmt.Errorf("%s holds %d files, want at least fps=%d", folder, len(names), fps)
 	}
-	aug := augNone
-	if rng != nil {
-		aug = augCropFlip
+	var frames []videoFrame
+	for _, idx := range pickMiddle(len(names), fps, rng) {
+		frames = append(frames, videoFrame{path: filepath.Join(folder, names[idx])})
 	}
-	for i, idx := range pickMiddle(len(names), c.fps, rng) {
-		if err := c.frames.rgbFile(filepath.Join(clip.visual, names[idx]), aug, rng, dst[1].F32, i, c.fps); err != nil {
-			return err
-		}
-	}
-	return nil
+	return frames, nil
 }

@@ -113,10 +113,7 @@ func readAll(t *testing.T, d datasets.Dataset, split string) []sample {
 	spec := d.Spec()
 	out := make([]sample, sp.Len())
 	for i := range out {
-		dst := make([]datasets.Buffer, len(spec.Modalities))
-		for m, mod := range spec.Modalities {
-			dst[m].F32 = make([]float32, mod.Size())
-		}
+		dst := sampleBuffers(spec)
 		y, err := sp.Read(i, dst)
 		if err != nil {
 			t.Fatalf("%s[%d]: %v", split, i, err)

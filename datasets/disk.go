@@ -1,7 +1,10 @@
 package datasets
 
 import (
+	"encoding/csv"
+	"errors"
 	"fmt"
+	"io"
 	"math"
 	"math/rand/v2"
 	"os"
@@ -228,23 +231,30 @@ type params struct {
 	values  map[string]string
 }
 
-func newParams(name string, defaults []Param, o Options) (*params, error) {
+// newParams reads the parameters of entry e and the settings every
+// dataset on disk takes; hasVal is true for a dataset with its own val
+// split (no hold-out settings).
+func newParams(e Entry, o Options, hasVal bool) (*params, commonParams, error) {
 	if o.Root == "" {
-		return nil, fmt.Errorf("dataset %s reads its files from disk: give the dataset folder (--data-root)", name)
+		return nil, commonParams{}, fmt.Errorf("dataset %s reads its files from disk: give the dataset folder (--data-root)", e.Name)
 	}
 	if st, err := os.Stat(o.Root); err != nil {
-		return nil, fmt.Errorf("dataset %s: data root: %w", name, err)
+		return nil, commonParams{}, fmt.Errorf("dataset %s: data root: %w", e.Name, err)
 	} else if !st.IsDir() {
-		return nil, fmt.Errorf("dataset %s: data root %s is not a folder", name, o.Root)
+		return nil, commonParams{}, fmt.Errorf("dataset %s: data root %s is not a folder", e.Name, o.Root)
 	}
-	p := &params{dataset: name, root: o.Root, values: map[string]string{}}
-	for _, d := range defaults {
+	p := &params{dataset: e.Name, root: o.Root, values: map[string]string{}}
+	for _, d := range e.Params {
 		p.values[d.Name] = d.Default
 	}
 	for k, v := range o.Params {
 		p.values[k] = v
 	}
-	return p, nil
+	common, err := p.common(hasVal)
+	if err != nil {
+		return nil, commonParams{}, err
+	}
+	return p, common, nil
 }
 
 // path resolves a path parameter against the root.
@@ -307,6 +317,32 @@ func (p *params) common(hasVal bool) (commonParams, error) {
 		return c, fmt.Errorf("dataset %s: parameter split_seed=%q: want a non-negative integer", p.dataset, p.values["split_seed"])
 	}
 	return c, nil
+}
+
+// eachCSVRecord calls fn with every record of a CSV file (records may
+// differ in length) and its 1-based line. what names the file in the
+// errors of opening and parsing it; fn's errors are returned as they are.
+func eachCSVRecord(path, what string, fn func(rec []string, line int) error) error {
+	f, err := os.Open(path)
+	if err != nil {
+		return fmt.Errorf("%s: %w", what, err)
+	}
+	defer f.Close()
+	r := csv.NewReader(f)
+	r.FieldsPerRecord = -1
+	for {
+		rec, err := r.Read()
+		if errors.Is(err, io.EOF) {
+			return nil
+		}
+		if err != nil {
+			return fmt.Errorf("%s: %w", what, err)
+		}
+		line, _ := r.FieldPos(0)
+		if err := fn(rec, line); err != nil {
+			return err
+		}
+	}
 }
 
 // readLines reads a text file's lines without their line ends; a missing

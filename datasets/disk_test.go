@@ -42,6 +42,62 @@ func copyFixture(t *testing.T, name string) string {
 	return dst
 }
 
+// fixtureEdit breaks a copied fixture; every step fails the test on error.
+type fixtureEdit struct {
+	t    *testing.T
+	root string
+}
+
+func (e fixtureEdit) path(rel string) string { return filepath.Join(e.root, rel) }
+
+func (e fixtureEdit) must(err error) {
+	e.t.Helper()
+	if err != nil {
+		e.t.Fatal(err)
+	}
+}
+
+// write replaces a file's content.
+func (e fixtureEdit) write(rel, content string) {
+	e.t.Helper()
+	e.must(os.WriteFile(e.path(rel), []byte(content), 0o644))
+}
+
+// copyIn copies testdata/broken/<name> over rel.
+func (e fixtureEdit) copyIn(name, rel string) {
+	e.t.Helper()
+	b, err := os.ReadFile(filepath.Join("testdata/broken", name))
+	e.must(err)
+	e.must(os.WriteFile(e.path(rel), b, 0o644))
+}
+
+// truncate cuts a file to half its length.
+func (e fixtureEdit) truncate(rel string) {
+	e.t.Helper()
+	b, err := os.ReadFile(e.path(rel))
+	e.must(err)
+	e.must(os.WriteFile(e.path(rel), b[:len(b)/2], 0o644))
+}
+
+// clone copies a file or a folder (one level) to a new name.
+func (e fixtureEdit) clone(src, dst string) {
+	e.t.Helper()
+	st, err := os.Stat(e.path(src))
+	e.must(err)
+	if !st.IsDir() {
+		b, err := os.ReadFile(e.path(src))
+		e.must(err)
+		e.must(os.WriteFile(e.path(dst), b, 0o644))
+		return
+	}
+	e.must(os.MkdirAll(e.path(dst), 0o755))
+	entries, err := os.ReadDir(e.path(src))
+	e.must(err)
+	for _, en := range entries {
+		e.clone(filepath.Join(src, en.Name()), filepath.Join(dst, en.Name()))
+	}
+}
+
 func openDisk(t *testing.T, name, root string, params map[string]string) datasets.Dataset {
 	t.Helper()
 	d, err := datasets.Open(name, datasets.Options{Root: root, Params: params})
@@ -51,19 +107,6 @@ func openDisk(t *testing.T, name, root string, params map[string]string) dataset
 	return d
 }
 
-// buffers allocates one sample of every modality of d.
-func buffers(d datasets.Dataset) []datasets.Buffer {
-	var dst []datasets.Buffer
-	for _, m := range d.Spec().Modalities {
-		if m.Int {
-			dst = append(dst, datasets.Buffer{I64: make([]int64, m.Size())})
-		} else {
-			dst = append(dst, datasets.Buffer{F32: make([]float32, m.Size())})
-		}
-	}
-	return dst
-}
-
 // readSeeded reads sample i of a split with a seed.
 func readSeeded(t *testing.T, d datasets.Dataset, split string, i int, seed uint64) ([]datasets.Buffer, int64) {
 	t.Helper()
@@ -71,7 +114,7 @@ func readSeeded(t *testing.T, d datasets.Dataset, split string, i int, seed uint
 	if err != nil {
 		t.Fatal(err)
 	}
-	dst := buffers(d)
+	dst := sampleBuffers(d.Spec())
 	y, err := sp.(datasets.SeededReader).ReadSeeded(i, seed, dst)
 	if err != nil {
 		t.Fatalf("%s[%d] seed %d: %v", split, i, seed, err)
@@ -86,7 +129,7 @@ func readErr(t *testing.T, d datasets.Dataset, split string, i int) error {
 	if err != nil {
 		t.Fatal(err)
 	}
-	_, err = sp.Read(i, buffers(d))
+	_, err = sp.Read(i, sampleBuffers(d.Spec()))
 	return err
 }
 
@@ -160,6 +203,11 @@ func wantErr(t *testing.T, what string, err error, parts ...string) {
 		}
 	}
 }
+
+// errString makes a string an error for wantErr.
+type errString string
+
+func (e errString) Error() string { return string(e) }
 
 func problems(d datasets.Dataset) []datasets.Problem {
 	return d.(datasets.ProblemLister).Problems()

@@ -50,11 +50,7 @@ type food101 struct {
 
 func openFood101(o Options) (Dataset, error) {
 	e := food101Entry()
-	p, err := newParams(e.Name, e.Params, o)
-	if err != nil {
-		return nil, err
-	}
-	common, err := p.common(false)
+	p, common, err := newParams(e, o, false)
 	if err != nil {
 		return nil, err
 	}
@@ -155,11 +151,7 @@ func (f *food101) index(list, phase, root string, classes []string) ([]item, err
 
 func (f *food101) read(it item, rng *rand.Rand, dst []Buffer) error {
 	row := f.rows[it.row]
-	aug := augNone
-	if rng != nil {
-		aug = augRotateResizeFlip
-	}
-	if err := f.frames.rgbFile(row.image, aug, rng, dst[0].F32, 0, 1); err != nil {
+	if err := f.frames.rgbFile(row.image, augRotateResizeFlip, rng, dst[0].F32, 0, 1); err != nil {
 		return err
 	}
 	_, err := f.tok.Encode(dst[1].I64, text.CleanFoodCaption(row.caption))

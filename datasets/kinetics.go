@@ -1,6 +1,7 @@
 package datasets
 
 import (
+	"cmp"
 	"fmt"
 	"math/rand/v2"
 	"path/filepath"
@@ -37,25 +38,9 @@ func kineticsEntry() Entry {
 	}
 }
 
-// avClip is a clip of an audio-video dataset: its audio file and its
-// frame folder (or file).
-type avClip struct {
-	audio, visual string
-}
-
-type kinetics struct {
-	clips  []avClip // indexed by item.row
-	audio  audioFeatures
-	frames *frameDecoder
-}
-
 func openKinetics(o Options) (Dataset, error) {
 	e := kineticsEntry()
-	p, err := newParams(e.Name, e.Params, o)
-	if err != nil {
-		return nil, err
-	}
-	common, err := p.common(false)
+	p, common, err := newParams(e, o, false)
 	if err != nil {
 		return nil, err
 	}
@@ -67,7 +52,7 @@ func openKinetics(o Options) (Dataset, error) {
 	if err != nil {
 		return nil, err
 	}
-	k := &kinetics{audio: audioFeatures{load: npy.ReadFile}, frames: newFrameDecoder(common.size)}
+	d := newAVDataset(common.size, npy.ReadFile, 3, kineticsFrames)
 	var problems []Problem
 	index := func(split string) ([]item, error) {
 		list := p.path("csv_path_" + split)
@@ -83,24 +68,11 @@ func openKinetics(o Options) (Dataset, error) {
 				continue
 			}
 			clip := avClip{audio: filepath.Join(audioDir, f[0]+".npy"), visual: filepath.Join(visualDir, f[0])}
-			drop := func(msg string) {
-				problems = append(problems, Problem{Split: split, File: list, Line: n + 1, Dropped: true, Msg: "clip " + f[0] + ": " + msg})
-			}
-			if !isFile(clip.audio) {
-				drop("no audio file " + clip.audio)
+			if why := cmp.Or(checkAudioFile(clip.audio), checkFrameFolder(clip.visual, 4, "more than 3")); why != nil {
+				problems = append(problems, droppedClip(split, list, n+1, f[0], why.Error()))
 				continue
 			}
-			names, err := listDir(clip.visual)
-			if err != nil {
-				drop("no frame folder " + clip.visual)
-				continue
-			}
-			if len(names) <= 3 {
-				drop(fmt.Sprintf("%s holds %d files, want more than 3", clip.visual, len(names)))
-				continue
-			}
-			it := item{id: f[0], row: len(k.clips)}
-			k.clips = append(k.clips, clip)
+			it := d.add(f[0], clip)
 			label, err := strconv.Atoi(f[len(f)-1])
 			switch {
 			case err != nil:
@@ -121,29 +93,15 @@ func openKinetics(o Options) (Dataset, error) {
 	if err != nil {
 		return nil, err
 	}
-	first := ""
-	if len(train) > 0 {
-		first = k.clips[train[0].row].audio
-	}
-	if err := k.audio.settle(e.Name, audioShape, first); err != nil {
-		return nil, err
-	}
-	s := int64(common.size)
-	spec := Spec{Name: e.Name, Classes: classes, Modalities: []Modality{
-		{Name: "audio", Shape: k.audio.modalityShape()},
-		{Name: "visual", Shape: []int64{3, 3, s, s}},
-	}}
-	return newDiskDataset(spec, k.read, train, nil, test, common, problems), nil
+	return d.dataset(e.Name, classes, audioShape, train, test, common, problems)
 }
 
-func (k *kinetics) read(it item, rng *rand.Rand, dst []Buffer) error {
-	clip := k.clips[it.row]
-	if err := k.audio.read(clip.audio, dst[0].F32); err != nil {
-		return err
-	}
-	names, err := listDir(clip.visual)
+// kineticsFrames picks frames frame_0000<t>.jpg of a clip's folder by
+// pickClipped over its number of .jpg files.
+func kineticsFrames(folder string, pick int, rng *rand.Rand) ([]videoFrame, error) {
+	names, err := listDir(folder)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	jpgs := 0
 	for _, n := range names {
@@ -151,15 +109,9 @@ func (k *kinetics) read(it item, rng *rand.Rand, dst []Buffer) error {
 			jpgs++
 		}
 	}
-	aug := augNone
-	if rng != nil {
-		aug = augCropFlip
+	var frames []videoFrame
+	for _, t := range pickClipped(jpgs, pick, 9, rng) {
+		frames = append(frames, videoFrame{path: filepath.Join(folder, "frame_0000"+strconv.Itoa(t)+".jpg")})
 	}
-	for i, t := range pickClipped(jpgs, 3, 9, rng) {
-		path := filepath.Join(clip.visual, "frame_0000"+strconv.Itoa(t)+".jpg")
-		if err := k.frames.rgbFile(path, aug, rng, dst[1].F32, i, 3); err != nil {
-			return err
-		}
-	}
-	return nil
+	return frames, nil
 }

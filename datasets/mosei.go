@@ -51,11 +51,7 @@ type mosei struct {
 
 func openMOSEI(o Options) (Dataset, error) {
 	e := moseiEntry()
-	p, err := newParams(e.Name, e.Params, o)
-	if err != nil {
-		return nil, err
-	}
-	common, err := p.common(true)
+	p, common, err := newParams(e, o, true)
 	if err != nil {
 		return nil, err
 	}

@@ -54,8 +54,13 @@ func newFrameDecoder(size int) *frameDecoder {
 }
 
 // rgb decodes one JPEG as RGB, transforms it and writes it as frame t of
-// a (3, frames, s, s) tensor. rng is nil for augNone.
-func (f *frameDecoder) rgb(data []byte, file string, aug frameAug, rng *rand.Rand, dst []float32, t, frames int) error {
+// a (3, frames, s, s) tensor. The transform is train in training (rng
+// non-nil) and augNone in evaluation (rng nil).
+func (f *frameDecoder) rgb(data []byte, file string, train frameAug, rng *rand.Rand, dst []float32, t, frames int) error {
+	aug := train
+	if rng == nil {
+		aug = augNone
+	}
 	w := f.workers.Get().(*imaging.Worker)
 	defer f.workers.Put(w)
 	size := f.size
@@ -71,12 +76,12 @@ func (f *frameDecoder) rgb(data []byte, file string, aug frameAug, rng *rand.Ran
 }
 
 // rgbFile is rgb on a file.
-func (f *frameDecoder) rgbFile(path string, aug frameAug, rng *rand.Rand, dst []float32, t, frames int) error {
+func (f *frameDecoder) rgbFile(path string, train frameAug, rng *rand.Rand, dst []float32, t, frames int) error {
 	data, err := os.ReadFile(path)
 	if err != nil {
 		return err
 	}
-	return f.rgb(data, path, aug, rng, dst, t, frames)
+	return f.rgb(data, path, train, rng, dst, t, frames)
 }
 
 // flow decodes the u and v grayscale JPEGs of one optical-flow frame,

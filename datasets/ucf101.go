@@ -47,11 +47,7 @@ type ucf101 struct {
 
 func openUCF101(o Options) (Dataset, error) {
 	e := ucf101Entry()
-	p, err := newParams(e.Name, e.Params, o)
-	if err != nil {
-		return nil, err
-	}
-	common, err := p.common(false)
+	p, common, err := newParams(e, o, false)
 	if err != nil {
 		return nil, err
 	}
@@ -133,13 +129,9 @@ func openUCF101(o Options) (Dataset, error) {
 const ucfRGBFrames = 6
 
 func (u *ucf101) read(it item, rng *rand.Rand, dst []Buffer) error {
-	aug := augNone
-	if rng != nil {
-		aug = augResizeFlip
-	}
 	for t, k := range pickSegments(ucfRGBFrames, 3, rng) {
 		path := filepath.Join(u.visual, it.id, "frame_0000"+strconv.Itoa(k)+".jpg")
-		if err := u.frames.rgbFile(path, aug, rng, dst[0].F32, t, 3); err != nil {
+		if err := u.frames.rgbFile(path, augResizeFlip, rng, dst[0].F32, t, 3); err != nil {
 			return err
 		}
 	}

@@ -3,7 +3,6 @@ package datasets_test
 import (
 	"math"
 	"os"
-	"path/filepath"
 	"slices"
 	"testing"
 
@@ -128,29 +127,18 @@ func TestUCF101(t *testing.T) {
 }
 
 func TestUCF101BadData(t *testing.T) {
-	root := copyFixture(t, "ucf101")
-	must := func(err error) {
-		t.Helper()
-		if err != nil {
-			t.Fatal(err)
-		}
-	}
+	e := fixtureEdit{t, copyFixture(t, "ucf101")}
 	// A clip without flow: dropped, as the reference drops it, and reported.
-	must(os.RemoveAll(filepath.Join(root, "tvl1_flow/v/v_Drumming_g08_c01")))
+	e.must(os.RemoveAll(e.path("tvl1_flow/v/v_Drumming_g08_c01")))
 	// A class outside classInd; a clip whose folders are absent.
-	f, err := os.OpenFile(filepath.Join(root, "testlist01.txt"), os.O_APPEND|os.O_WRONLY, 0)
-	must(err)
-	_, err = f.WriteString("Skiing/v_Bowling_g01_c01.avi\nBowling/v_Bowling_g99_c01.avi\n")
-	must(err)
-	must(f.Close())
+	b, err := os.ReadFile(e.path("testlist01.txt"))
+	e.must(err)
+	e.write("testlist01.txt", string(b)+"Skiing/v_Bowling_g01_c01.avi\nBowling/v_Bowling_g99_c01.avi\n")
 	// A truncated JPEG and a missing one.
-	frame := filepath.Join(root, "ucf101-frames-1fps/video-set/v_Bowling_g08_c01/frame_00003.jpg")
-	b, err := os.ReadFile(frame)
-	must(err)
-	must(os.WriteFile(frame, b[:len(b)/2], 0o644))
-	must(os.Remove(filepath.Join(root, "ucf101-frames-1fps/video-set/v_ApplyLipstick_g08_c01/frame_00005.jpg")))
+	e.truncate("ucf101-frames-1fps/video-set/v_Bowling_g08_c01/frame_00003.jpg")
+	e.must(os.Remove(e.path("ucf101-frames-1fps/video-set/v_ApplyLipstick_g08_c01/frame_00005.jpg")))
 
-	d := openDisk(t, "ucf101", root, ucfParams)
+	d := openDisk(t, "ucf101", e.root, ucfParams)
 	ps := problems(d)
 	if len(ps) != 2 || !ps[0].Dropped || !ps[1].Dropped {
 		t.Fatalf("problems %v, want the two dropped clips", ps)
@@ -165,14 +153,9 @@ func TestUCF101BadData(t *testing.T) {
 	wantErr(t, "unknown class", readErr(t, d, datasets.Test, 2), "testlist01.txt:4", `class "Skiing"`, "classInd.txt")
 
 	// Files the dataset cannot start without.
-	must(os.Remove(filepath.Join(root, "classInd.txt")))
-	_, err = datasets.Open("ucf101", datasets.Options{Root: root, Params: ucfParams})
+	e.must(os.Remove(e.path("classInd.txt")))
+	_, err = datasets.Open("ucf101", datasets.Options{Root: e.root, Params: ucfParams})
 	wantErr(t, "no class list", err, "classInd.txt", "no such file")
 	_, err = datasets.Open("ucf101", datasets.Options{Params: ucfParams})
 	wantErr(t, "no root", err, "--data-root")
 }
-
-// errString makes a string an error for wantErr.
-type errString string
-
-func (e errString) Error() string { return string(e) }

@@ -1,12 +1,9 @@
 package datasets
 
 import (
-	"encoding/csv"
-	"errors"
+	"cmp"
 	"fmt"
-	"io"
 	"math/rand/v2"
-	"os"
 	"path/filepath"
 
 	"bmc/formats/npy"
@@ -39,20 +36,9 @@ func vggsoundEntry() Entry {
 	}
 }
 
-type vggsound struct {
-	clips  []avClip
-	pick   int
-	audio  audioFeatures
-	frames *frameDecoder
-}
-
 func openVGGSound(o Options) (Dataset, error) {
 	e := vggsoundEntry()
-	p, err := newParams(e.Name, e.Params, o)
-	if err != nil {
-		return nil, err
-	}
-	common, err := p.common(false)
+	p, common, err := newParams(e, o, false)
 	if err != nil {
 		return nil, err
 	}
@@ -60,18 +46,12 @@ func openVGGSound(o Options) (Dataset, error) {
 	if err != nil {
 		return nil, err
 	}
-	v := &vggsound{audio: audioFeatures{load: npy.ReadFile}, frames: newFrameDecoder(common.size)}
-	if v.pick, err = p.int("use_video_frames", 1); err != nil {
+	pick, err := p.int("use_video_frames", 1)
+	if err != nil {
 		return nil, err
 	}
+	d := newAVDataset(common.size, npy.ReadFile, pick, vggsoundFrames)
 	list := p.path("csv_root")
-	f, err := os.Open(list)
-	if err != nil {
-		return nil, fmt.Errorf("vggsound clip list: %w", err)
-	}
-	defer f.Close()
-	r := csv.NewReader(f)
-	r.FieldsPerRecord = -1
 	type row struct {
 		line  int
 		id    string
@@ -80,38 +60,25 @@ func openVGGSound(o Options) (Dataset, error) {
 	}
 	rows := map[string][]row{}
 	var problems []Problem
-	for {
-		rec, err := r.Read()
-		if errors.Is(err, io.EOF) {
-			break
-		}
-		if err != nil {
-			return nil, fmt.Errorf("vggsound clip list: %w", err)
-		}
-		line, _ := r.FieldPos(0)
+	err = eachCSVRecord(list, "vggsound clip list", func(rec []string, line int) error {
 		if len(rec) < 4 {
-			return nil, fmt.Errorf("%s:%d: %d fields: want ytid,start,label,split", list, line, len(rec))
+			return fmt.Errorf("%s:%d: %d fields: want ytid,start,label,split", list, line, len(rec))
 		}
 		split := rec[3]
 		if split != Train && split != Test {
-			continue
+			return nil
 		}
 		id := rec[0] + "_" + rec[1]
 		clip := avClip{audio: filepath.Join(p.path("audio_"+split+"_root"), id+".npy"), visual: filepath.Join(p.path("video_"+split+"_root"), id)}
-		drop := func(msg string) {
-			problems = append(problems, Problem{Split: split, File: list, Line: line, Dropped: true, Msg: "clip " + id + ": " + msg})
+		if why := cmp.Or(checkFrameFolder(clip.visual, 4, "more than 3"), checkAudioFile(clip.audio)); why != nil {
+			problems = append(problems, droppedClip(split, list, line, id, why.Error()))
+			return nil
 		}
-		names, err := listDir(clip.visual)
-		switch {
-		case err != nil:
-			drop("no frame folder " + clip.visual)
-		case len(names) <= 3:
-			drop(fmt.Sprintf("%s holds %d files, want more than 3", clip.visual, len(names)))
-		case !isFile(clip.audio):
-			drop("no audio file " + clip.audio)
-		default:
-			rows[split] = append(rows[split], row{line: line, id: id, label: rec[2], clip: clip})
-		}
+		rows[split] = append(rows[split], row{line: line, id: id, label: rec[2], clip: clip})
+		return nil
+	})
+	if err != nil {
+		return nil, err
 	}
 	classOf := map[string]int64{}
 	var trainClasses []string
@@ -128,8 +95,7 @@ func openVGGSound(o Options) (Dataset, error) {
 	testClasses := map[string]bool{}
 	for _, split := range []string{Train, Test} {
 		for _, rw := range rows[split] {
-			it := item{id: rw.id, row: len(v.clips)}
-			v.clips = append(v.clips, rw.clip)
+			it := d.add(rw.id, rw.clip)
 			c, ok := classOf[rw.label]
 			if !ok {
 				it.err = fmt.Errorf("%s:%d: label %q does not occur among the kept training rows", list, rw.line, rw.label)
@@ -145,42 +111,22 @@ func openVGGSound(o Options) (Dataset, error) {
 		problems = append(problems, Problem{Split: Test, File: list,
 			Msg: fmt.Sprintf("the kept test rows have %d classes, the kept training rows %d (the reference requires equal counts)", len(testClasses), len(trainClasses))})
 	}
-	first := ""
-	if len(items[Train]) > 0 {
-		first = v.clips[items[Train][0].row].audio
-	}
-	if err := v.audio.settle(e.Name, audioShape, first); err != nil {
-		return nil, err
-	}
-	s := int64(common.size)
-	spec := Spec{Name: e.Name, Classes: len(trainClasses), Modalities: []Modality{
-		{Name: "audio", Shape: v.audio.modalityShape()},
-		{Name: "visual", Shape: []int64{3, int64(v.pick), s, s}},
-	}}
-	return newDiskDataset(spec, v.read, items[Train], nil, items[Test], common, problems), nil
+	return d.dataset(e.Name, len(trainClasses), audioShape, items[Train], items[Test], common, problems)
 }
 
-func (v *vggsound) read(it item, rng *rand.Rand, dst []Buffer) error {
-	clip := v.clips[it.row]
-	if err := v.audio.read(clip.audio, dst[0].F32); err != nil {
-		return err
-	}
-	names, err := listDir(clip.visual)
+// vggsoundFrames picks frames of a clip's sorted folder listing by
+// pickClipped; frame number t is the t-th file.
+func vggsoundFrames(folder string, pick int, rng *rand.Rand) ([]videoFrame, error) {
+	names, err := listDir(folder)
 	if err != nil {
-		return err
+		return nil, err
 	}
-	aug := augNone
-	if rng != nil {
-		aug = augCropFlip
-	}
-	for i, t := range pickClipped(len(names), v.pick, 9, rng) {
+	var frames []videoFrame
+	for _, t := range pickClipped(len(names), pick, 9, rng) {
 		if t > len(names) {
-			return fmt.Errorf("%s holds %d files: frame %d is past the end", clip.visual, len(names), t)
+			return nil, fmt.Errorf("%s holds %d files: frame %d is past the end", folder, len(names), t)
 		}
-		path := filepath.Join(clip.visual, names[t-1])
-		if err := v.frames.rgbFile(path, aug, rng, dst[1].F32, i, v.pick); err != nil {
-			return err
-		}
+		frames = append(frames, videoFrame{path: filepath.Join(folder, names[t-1])})
 	}
-	return nil
+	return frames, nil
 }
