@@ -165,8 +165,12 @@ func balancedAVFrames(file string, pick int, rng *rand.Rand) ([]videoFrame, erro
 	if err != nil {
 		return nil, err
 	}
+	picked, err := pickClipped(len(jpegs), pick, 8, rng)
+	if err != nil {
+		return nil, fmt.Errorf("%s: video: %w", file, err)
+	}
 	var frames []videoFrame
-	for _, t := range pickClipped(len(jpegs), pick, 8, rng) {
+	for _, t := range picked {
 		if t >= len(jpegs) {
 			return nil, fmt.Errorf("%s: video holds %d frames: frame %d is past the end", file, len(jpegs), t)
 		}

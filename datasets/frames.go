@@ -1,6 +1,9 @@
 package datasets
 
-import "math/rand/v2"
+import (
+	"fmt"
+	"math/rand/v2"
+)
 
 // Frame choice of the video datasets (spec §3). Each picks a few frames
 // out of a clip's n by cutting it into equal segments; training draws a
@@ -26,8 +29,11 @@ func pickMiddle(n, pick int, rng *rand.Rand) []int {
 // pickSegments is UCF-101's rule: 1-based frame numbers, seg = ⌊n/pick⌋,
 // training U{i·seg+1 … i·seg+seg}, evaluation i·seg + max(⌊seg/2⌋, 1).
 // It needs n ≥ pick.
-func pickSegments(n, pick int, rng *rand.Rand) []int {
+func pickSegments(n, pick int, rng *rand.Rand) ([]int, error) {
 	seg := n / pick
+	if seg < 1 {
+		return nil, fmt.Errorf("%d frames, fewer than the %d picked", n, pick)
+	}
 	out := make([]int, pick)
 	for i := range out {
 		if rng != nil {
@@ -36,26 +42,29 @@ func pickSegments(n, pick int, rng *rand.Rand) []int {
 			out[i] = i*seg + max(seg/2, 1)
 		}
 	}
-	return out
+	return out, nil
 }
 
 // pickClipped is the rule of Kinetics-Sounds, VGGSound and BalancedAV:
 // pickSegments when the clip has more than 6 frames, frame 1 three times
 // otherwise, and training numbers above maxTrain lowered to maxTrain (the
 // reference assumes clips of about ten frames).
-func pickClipped(n, pick, maxTrain int, rng *rand.Rand) []int {
+func pickClipped(n, pick, maxTrain int, rng *rand.Rand) ([]int, error) {
 	if n <= 6 {
 		out := make([]int, pick)
 		for i := range out {
 			out[i] = 1
 		}
-		return out
+		return out, nil
 	}
-	out := pickSegments(n, pick, rng)
+	out, err := pickSegments(n, pick, rng)
+	if err != nil {
+		return nil, err
+	}
 	if rng != nil {
 		for i, t := range out {
 			out[i] = min(t, maxTrain)
 		}
 	}
-	return out
+	return out, nil
 }

@@ -109,8 +109,12 @@ func kineticsFrames(folder string, pick int, rng *rand.Rand) ([]videoFrame, erro
 			jpgs++
 		}
 	}
+	picked, err := pickClipped(jpgs, pick, 9, rng)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", folder, err)
+	}
 	var frames []videoFrame
-	for _, t := range pickClipped(jpgs, pick, 9, rng) {
+	for _, t := range picked {
 		frames = append(frames, videoFrame{path: filepath.Join(folder, "frame_0000"+strconv.Itoa(t)+".jpg")})
 	}
 	return frames, nil

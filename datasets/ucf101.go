@@ -129,7 +129,11 @@ func openUCF101(o Options) (Dataset, error) {
 const ucfRGBFrames = 6
 
 func (u *ucf101) read(it item, rng *rand.Rand, dst []Buffer) error {
-	for t, k := range pickSegments(ucfRGBFrames, 3, rng) {
+	rgb, err := pickSegments(ucfRGBFrames, 3, rng)
+	if err != nil {
+		return err
+	}
+	for t, k := range rgb {
 		path := filepath.Join(u.visual, it.id, "frame_0000"+strconv.Itoa(k)+".jpg")
 		if err := u.frames.rgbFile(path, augResizeFlip, rng, dst[0].F32, t, 3); err != nil {
 			return err
@@ -143,7 +147,11 @@ func (u *ucf101) read(it item, rng *rand.Rand, dst []Buffer) error {
 	if len(names) < 3 {
 		return fmt.Errorf("%s holds %d flow frames, want at least 3", uDir, len(names))
 	}
-	for t, k := range pickSegments(len(names), 3, rng) {
+	picked, err := pickSegments(len(names), 3, rng)
+	if err != nil {
+		return fmt.Errorf("%s: %w", uDir, err)
+	}
+	for t, k := range picked {
 		name := fmt.Sprintf("frame00%04d.jpg", k)
 		uPath, vPath := filepath.Join(uDir, name), filepath.Join(u.flowV, it.id, name)
 		ub, err := os.ReadFile(uPath)

@@ -121,8 +121,12 @@ func vggsoundFrames(folder string, pick int, rng *rand.Rand) ([]videoFrame, erro
 	if err != nil {
 		return nil, err
 	}
+	picked, err := pickClipped(len(names), pick, 9, rng)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", folder, err)
+	}
 	var frames []videoFrame
-	for _, t := range pickClipped(len(names), pick, 9, rng) {
+	for _, t := range picked {
 		if t > len(names) {
 			return nil, fmt.Errorf("%s holds %d files: frame %d is past the end", folder, len(names), t)
 		}

@@ -120,9 +120,6 @@ func (e bert) Forward(c *Ctx, prefix string, x *graph.Value) (*graph.Value, erro
 	if err != nil {
 		return nil, err
 	}
-	if x.DType() != graph.Int64 {
-		return nil, fmt.Errorf("encoder bert: input is %v, want int64 token ids", x.DType())
-	}
 	p := prefix + "textEncoder."
 	ids := g.Reshape(x, -1, l)
 	words := g.Gather(c.Param(p+"embeddings.word_embeddings.weight"), ids, 0) // [B, L, H]
