@@ -9,20 +9,24 @@ import (
 
 // Gradient rules of the convolution and pooling ops (graph/ops_conv.go).
 //
-// The convolution gradients are lowered to the forms ONNX Runtime runs at
-// GEMM speed (measurements in docs/performance.md, "Conv backward
-// lowerings"), not to the textbook ConvTranspose and transposed-tensor Conv,
-// which ORT's CPU provider runs 5–20× slower than the forward Conv:
+// The Conv gradients are lowered to the forms ONNX Runtime's CPU provider
+// runs at about the forward Conv's speed at ResNet18's sizes (measurements
+// and the candidates that lost: docs/performance.md, "Conv backward
+// lowerings"):
 //
-//   - weight gradient: im2col of the input built from strided Slices, then
-//     one matrix product with the output gradient (convWeightGrad);
-//   - input gradient: a polyphase decomposition into stride-1 Convs of the
-//     output gradient with flipped, channel-transposed sub-kernels, one per
-//     output phase, interleaved by Concat and Reshape (convInputGrad). For
-//     stride 1 this is a single plain Conv.
+//   - input gradient: a plain Conv of the flipped output gradient with the
+//     channel-transposed kernel for unit strides, else one ConvTranspose
+//     with the forward's geometry and explicit output padding
+//     (convInputGrad);
+//   - weight gradient: an im2col of the input gathered one kernel tap at a
+//     time, each tap one MatMul with the output gradient (convWeightGrad);
+//     one Gemm over an element-gathered im2col when the output maps are
+//     small (convWeightGradSmall); a Conv of batch-transposed tensors when
+//     the input has few channels (convWeightGradByConv).
 //
-// Average pooling reuses the input-gradient lowering as a depthwise Conv
-// with a constant kernel; max pooling scatters through its Indices output.
+// Average pooling reuses the input-gradient lowering as a depthwise
+// ConvTranspose with a constant kernel; max pooling scatter-adds through its
+// Indices output.
 
 func convGrad() map[string]gradFunc {
 	return map[string]gradFunc{
@@ -59,18 +63,21 @@ func gradConv(b *gradBuilder, n *graph.Node, dy []*graph.Value) ([]*graph.Value,
 	}
 	out := make([]*graph.Value, len(n.Inputs))
 	out[0] = b.convInputGrad(dy[0], n.Inputs[1], geo)
-	out[1] = b.convWeightGrad(n.Inputs[0], dy[0], geo)
+	switch {
+	case geo.group == 1 && geo.c < minGatherChannels:
+		out[1] = b.convWeightGradByConv(n.Inputs[0], dy[0], geo)
+	case geo.group == 1 && (graph.Shape(geo.win.Kernel).Size() == 1 || geo.n*graph.Shape(geo.out).Size() < geo.m):
+		out[1] = b.convWeightGradSmall(n.Inputs[0], dy[0], geo)
+	default:
+		out[1] = b.convWeightGrad(n.Inputs[0], dy[0], geo)
+	}
 	if len(n.Inputs) == 3 && n.Inputs[2] != nil {
-		axes := []int64{0}
-		for i := range geo.win.Rank() {
-			axes = append(axes, int64(2+i))
-		}
-		out[2] = b.g.ReduceSum(dy[0], false, axes...)
+		out[2] = b.g.ReduceSum(dy[0], false, append([]int64{0}, spatialAxes(2, geo.win.Rank())...)...)
 	}
 	return out, nil
 }
 
-// offsets lists every multi-index of a kernel, row-major.
+// offsets lists every multi-index of a box of the given extent, row-major.
 func offsets(kernel []int64) [][]int64 {
 	all := [][]int64{{}}
 	for _, k := range kernel {
@@ -109,224 +116,221 @@ func (b *gradBuilder) padSpatial(x *graph.Value, first int, pads []int64) *graph
 	return b.g.Pad(x, full...)
 }
 
-// convWeightGrad computes dW [M, C/G, k…] as an im2col matrix product:
+// convWeightGrad computes dW [M, C/G, k…] as a sum over kernel taps of
+// matrix products (im2col one tap at a time):
 //
-//	cols[g, c·K + k, n·P + o] = xpad[n, g·C/G + c, o·s + k·d]   (one strided Slice per tap k)
-//	dW[g·M/G + m, c·K + k]    = Σ_q dY[n, g·M/G + m, o] · cols[g, c·K + k, q]   (q = n·P + o)
+//	cols_k[n·P + o, c] = xpad[n, c, o·s + k·d]          (P output positions o)
+//	dW[m, c, k]        = Σ_q dY[n, m, o] · cols_k[q, c]  (q = n·P + o, per group)
 //
-// The input is transposed once to [G, C/G, N, spatial…] so that every tap's
-// Slice is a block of whole rows and the taps concatenate on an outer axis.
-// With one group the product is a single Gemm with B transposed; with more
-// it is a batched MatMul.
+// The padded input is transposed once to channels-last [N, ΠS, C]; each
+// cols_k is one Gather of whole channel rows along the flattened spatial
+// axis, at a constant index of the tap's positions. Gathering one tap
+// at a time keeps each operand of the MatMul in cache; a Slice-based
+// im2col runs element by element in ORT and is several times slower
+// (docs/performance.md, "Conv backward lowerings").
 func (b *gradBuilder) convWeightGrad(x, dy *graph.Value, geo convGeom) *graph.Value {
 	g, win, r := b.g, geo.win, geo.win.Rank()
 	cg, mg := geo.c/geo.group, geo.m/geo.group
 	taps := graph.Shape(win.Kernel).Size()
 	p := graph.Shape(geo.out).Size()
 
-	// x [N, C, S…] → [G, C/G, N, S…], padded.
-	xs := append([]int64{geo.n, geo.group, cg}, geo.in...)
-	perm := append([]int64{1, 2, 0}, spatialAxes(3, r)...)
-	xt := b.padSpatial(g.Transpose(g.Reshape(x, xs...), perm...), 3, win.Pads)
-
-	pieces := make([]*graph.Value, 0, taps)
-	for _, k := range offsets(win.Kernel) {
-		starts, ends, steps := make([]int64, r), make([]int64, r), make([]int64, r)
-		whole := true
-		for i := range r {
-			starts[i] = k[i] * win.Dilations[i]
-			ends[i] = starts[i] + win.Strides[i]*(geo.out[i]-1) + 1
-			steps[i] = win.Strides[i]
-			whole = whole && starts[i] == 0 && steps[i] == 1 && ends[i] == xt.Shape()[3+i]
-		}
-		if whole {
-			pieces = append(pieces, xt)
-		} else {
-			pieces = append(pieces, g.Slice(xt, starts, ends, spatialAxes(3, r), steps))
-		}
-	}
-	cols := pieces[0]
-	if len(pieces) > 1 {
-		// Concatenating [G, C/G, N, O…] pieces on axis 2 lays them out as
-		// [G, C/G, K, N, O…].
-		cols = g.Concat(2, pieces...)
-	}
+	xp := b.padSpatial(x, 2, win.Pads)
+	padded := xp.Shape()[2:]
+	// [N, C, S…] → [N, S…, C] → [N, ΠS, C].
+	xt := g.Reshape(g.Transpose(xp, append(append([]int64{0}, spatialAxes(2, r)...), 1)...), geo.n, padded.Size(), geo.c)
 	// dY [N, M, O…] → [M, N, O…] → [G, M/G, N·P].
-	dyt := g.Transpose(dy, append([]int64{1, 0}, spatialAxes(2, r)...)...)
-	wshape := append([]int64{geo.m, cg}, win.Kernel...)
-	if geo.group == 1 {
-		dw := g.Gemm(g.Reshape(dyt, geo.m, geo.n*p), g.Reshape(cols, cg*taps, geo.n*p), nil, false, true, 1, 1)
-		return g.Reshape(dw, wshape...)
-	}
-	colsT := g.Transpose(g.Reshape(cols, geo.group, cg*taps, geo.n*p), 0, 2, 1)
-	dw := g.MatMul(g.Reshape(dyt, geo.group, mg, geo.n*p), colsT)
-	return g.Reshape(dw, wshape...)
-}
+	dyt := g.Reshape(g.Transpose(dy, append([]int64{1, 0}, spatialAxes(2, r)...)...), geo.group, mg, geo.n*p)
 
-// flippedWeights turns Conv weights [M, C/G, k…] into the weights of the
-// transposed convolution: [C, M/G, k…] with every spatial axis reversed.
-func (b *gradBuilder) flippedWeights(w *graph.Value, geo convGeom) *graph.Value {
-	g, r := b.g, geo.win.Rank()
-	cg, mg := geo.c/geo.group, geo.m/geo.group
-	wt := g.Reshape(w, append([]int64{geo.group, mg, cg}, geo.win.Kernel...)...)
-	wt = g.Transpose(wt, append([]int64{0, 2, 1}, spatialAxes(3, r)...)...)
-	wt = g.Reshape(wt, append([]int64{geo.c, mg}, geo.win.Kernel...)...)
-	starts, ends, steps := make([]int64, r), make([]int64, r), make([]int64, r)
-	for i, k := range geo.win.Kernel {
-		if k == 1 {
-			starts[i], ends[i], steps[i] = 0, 1, 1
+	pos := outputPositions(win, padded, geo.out)
+	parts := make([]*graph.Value, 0, taps)
+	for _, off := range tapOffsets(win, padded) {
+		idx := make([]int64, p)
+		for o, at := range pos {
+			idx[o] = at + off
+		}
+		cols := g.Gather(xt, g.Constant(graph.Int64Tensor(graph.Shape{p}, idx)), 1) // [N, P, C]
+		if geo.group == 1 {
+			cols = g.Reshape(cols, 1, geo.n*p, geo.c)
 		} else {
-			starts[i], ends[i], steps[i] = k-1, -k-1, -1
+			cols = g.Transpose(g.Reshape(cols, geo.n*p, geo.group, cg), 1, 0, 2)
 		}
+		parts = append(parts, g.MatMul(dyt, cols)) // [G, M/G, C/G]
 	}
-	if slices.Equal(geo.win.Kernel, slices.Repeat([]int64{1}, r)) {
-		return wt
+	dw := parts[0]
+	if taps > 1 {
+		dw = g.Concat(2, parts...) // [G, M/G, K·C/G]
 	}
-	return g.Slice(wt, starts, ends, spatialAxes(2, r), steps)
+	dw = g.Transpose(g.Reshape(dw, geo.m, taps, cg), 0, 2, 1)
+	return g.Reshape(dw, append([]int64{geo.m, cg}, win.Kernel...)...)
 }
 
-// phaseAxis is one output phase r of one spatial axis in the polyphase input
-// gradient: the input positions i = s·q + r receive the taps k = k0 + j·step
-// (j < taps) of the kernel; with dY padded by (padBegin, padEnd) they are a
-// stride-1 Conv with the sub-kernel of those taps, dilated by dil.
-type phaseAxis struct {
-	k0, step, taps, dil int64
-	padBegin, padEnd    int64
-}
-
-// phaseOf solves, along one axis, which kernel taps reach input phase r:
-// d·k ≡ r + p (mod s). With gcd g = gcd(s, d) there are taps only when
-// g | r + p; they are then k0, k0 + s/g, …, and consecutive taps read output
-// positions d/g apart. q outputs are produced per phase.
-func phaseOf(r, s, d, p, kernel, outLen, q int64) phaseAxis {
-	gcd := func(a, b int64) int64 {
-		for b != 0 {
-			a, b = b, a%b
-		}
-		return a
-	}(s, d)
-	step, dil := s/gcd, d/gcd
-	ph := phaseAxis{step: step, dil: dil}
-	if (r+p)%gcd != 0 {
-		return ph
-	}
-	ph.k0 = -1
-	for k := range min(step, kernel) {
-		if (d*k-r-p)%s == 0 {
-			ph.k0 = k
-			break
-		}
-	}
-	if ph.k0 < 0 {
-		return phaseAxis{step: step, dil: dil}
-	}
-	ph.taps = (kernel-1-ph.k0)/step + 1
-	// dX[s·q + r] = Σ_j dY[q + c − j·dil]·w[k0 + j·step], c = (r + p − d·k0)/s.
-	c := (r + p - d*ph.k0) / s
-	ph.padBegin = (ph.taps-1)*dil - c
-	ph.padEnd = q - outLen - ph.padBegin + (ph.taps-1)*dil
-	return ph
-}
-
-// convInputGrad computes dX [N, C, S…] of a Conv from dY [N, M, O…] by the
-// polyphase decomposition: along each axis the input positions split into
-// s phases (i mod s), and each combination of phases is a stride-1 Conv of
-// dY with the flipped, channel-transposed taps that reach it. The phases
-// are interleaved by Unsqueeze, Concat and one Reshape, and cropped to the
-// input length. With stride 1 this is one Conv with pads d·(k−1) − p.
-func (b *gradBuilder) convInputGrad(dy, w *graph.Value, geo convGeom) *graph.Value {
+// convWeightGradSmall computes dW of a one-group Conv with a 1×1 kernel or
+// few output positions (N·P below the output channels) as one Gemm over an
+// im2col gathered element by element in channel-major order:
+//
+//	cols[c, k, n·P + o] = xpad[n, c, o·s + k·d],   dW[m, c·K + k] = Σ_q dY[n, m, o] · cols[c·K + k, q].
+//
+// The product then comes out in the weights' own [M, C, K] layout, where
+// convWeightGrad's per-tap products need a transpose of dW that costs more
+// than the whole product when the maps are 4×4 or 8×2 (ResNet18's last
+// stage). For a 1×1 kernel cols is just the (strided) input, and this is
+// the plain matrix product dW = dY·xᵀ.
+func (b *gradBuilder) convWeightGradSmall(x, dy *graph.Value, geo convGeom) *graph.Value {
 	g, win, r := b.g, geo.win, geo.win.Rank()
-	wf := b.flippedWeights(w, geo)
-	q := make([]int64, r) // outputs per phase along each axis
-	for i := range r {
-		q[i] = (geo.in[i] + win.Strides[i] - 1) / win.Strides[i]
-	}
-	phaseShape := append([]int64{geo.n, geo.c}, q...)
-
-	// One Conv per combination of phases, in row-major phase order.
-	var phases []*graph.Value
-	for _, ph := range offsets(win.Strides) {
-		axes := make([]phaseAxis, r)
-		empty := false
-		for i := range r {
-			axes[i] = phaseOf(ph[i], win.Strides[i], win.Dilations[i], win.Pads[i], win.Kernel[i], geo.out[i], q[i])
-			empty = empty || axes[i].taps == 0
-		}
-		if empty {
-			phases = append(phases, b.zeros(graph.Shape(phaseShape)))
-			continue
-		}
-		phases = append(phases, b.phaseConv(dy, wf, geo, axes))
-	}
-
-	// Interleave: the last axis first, each phase axis right after its q axis.
-	for i := r - 1; i >= 0; i-- {
-		s := int(win.Strides[i])
-		if s == 1 {
-			continue
-		}
-		var merged []*graph.Value
-		for start := 0; start < len(phases); start += s {
-			group := make([]*graph.Value, s)
-			for j := range s {
-				group[j] = g.Unsqueeze(phases[start+j], int64(3+i))
+	taps := graph.Shape(win.Kernel).Size()
+	p := graph.Shape(geo.out).Size()
+	xp := b.padSpatial(x, 2, win.Pads)
+	padded := xp.Shape()[2:]
+	swap := append([]int64{1, 0}, spatialAxes(2, r)...)
+	xt := g.Reshape(g.Transpose(xp, swap...), geo.c, geo.n*padded.Size())
+	// idx[k, n·P + o] = tap offset + batch offset + output position.
+	pos := outputPositions(win, padded, geo.out)
+	idx := make([]int64, 0, taps*geo.n*p)
+	for _, off := range tapOffsets(win, padded) {
+		for n := range geo.n {
+			for _, at := range pos {
+				idx = append(idx, off+n*padded.Size()+at)
 			}
-			merged = append(merged, g.Concat(int64(3+i), group...))
 		}
-		phases = merged
 	}
-	dx := phases[0]
-	if dx.Shape().Rank() != 2+r {
-		full := []int64{geo.n, geo.c}
-		for i := range r {
-			full = append(full, q[i]*win.Strides[i])
-		}
-		dx = g.Reshape(dx, full...)
-	}
-	if slices.Equal(dx.Shape()[2:], graph.Shape(geo.in)) {
-		return dx
-	}
-	return g.Slice(dx, make([]int64, r), geo.in, spatialAxes(2, r), nil)
+	cols := g.Gather(xt, g.Constant(graph.Int64Tensor(graph.Shape{taps, geo.n * p}, idx)), 1) // [C, K, N·P]
+	dyt := g.Reshape(g.Transpose(dy, swap...), geo.m, geo.n*p)
+	dw := g.Gemm(dyt, g.Reshape(cols, geo.c*taps, geo.n*p), nil, false, true, 1, 1)
+	return g.Reshape(dw, append([]int64{geo.m, geo.c}, win.Kernel...)...)
 }
 
-// phaseConv is one phase of convInputGrad: a stride-1 Conv of dY with the
-// sub-kernel of the flipped weights wf that the phase's taps form.
-func (b *gradBuilder) phaseConv(dy, wf *graph.Value, geo convGeom, axes []phaseAxis) *graph.Value {
-	g, r := b.g, len(axes)
-	starts, ends, steps := make([]int64, r), make([]int64, r), make([]int64, r)
-	whole := true
+// minGatherChannels is the channel count from which the gathered im2col of
+// convWeightGrad beats convWeightGradByConv: its Gathers copy rows of C
+// floats, which for the 1- and 3-channel stems of ResNet18 are too short
+// (measured in docs/performance.md, "Conv backward lowerings").
+const minGatherChannels = 16
+
+// convWeightGradByConv computes dW of a one-group Conv as a Conv itself:
+// the input with batch and channels swapped, [C, N, S…], correlated with the
+// output gradient as the kernel, [M, N, O…], dilated by the stride and
+// strided by the dilation, gives [C, M, k'…] ⊇ dWᵀ:
+//
+//	Σ_n Σ_o xpad[n, c, o·s + i·d] · dY[n, m, o] = dW[m, c, i].
+func (b *gradBuilder) convWeightGradByConv(x, dy *graph.Value, geo convGeom) *graph.Value {
+	g, win, r := b.g, geo.win, geo.win.Rank()
+	swap := append([]int64{1, 0}, spatialAxes(2, r)...)
+	c := g.Conv(g.Transpose(x, swap...), g.Transpose(dy, swap...), nil,
+		graph.ConvOpts{Strides: win.Dilations, Dilations: win.Strides, Pads: win.Pads})
+	if !slices.Equal(c.Shape()[2:], graph.Shape(win.Kernel)) {
+		c = g.Slice(c, make([]int64, r), win.Kernel, spatialAxes(2, r), nil)
+	}
+	return g.Transpose(c, swap...)
+}
+
+// outputPositions are the flat positions, in an input of spatial shape
+// padded (row-major), of every output's first tap: Σ_i o_i·s_i·stride_i,
+// for the outputs in row-major order.
+func outputPositions(win graph.Window, padded graph.Shape, out []int64) []int64 {
+	elem := rowMajorStrides(padded)
+	var pos []int64
+	for _, o := range offsets(out) {
+		var at int64
+		for i := range o {
+			at += o[i] * win.Strides[i] * elem[i]
+		}
+		pos = append(pos, at)
+	}
+	return pos
+}
+
+// tapOffsets are the flat offsets of the kernel taps (row-major) from an
+// output's first tap: Σ_i k_i·d_i·stride_i.
+func tapOffsets(win graph.Window, padded graph.Shape) []int64 {
+	elem := rowMajorStrides(padded)
+	var offs []int64
+	for _, k := range offsets(win.Kernel) {
+		var off int64
+		for i := range k {
+			off += k[i] * win.Dilations[i] * elem[i]
+		}
+		offs = append(offs, off)
+	}
+	return offs
+}
+
+// rowMajorStrides are the element strides of a row-major shape.
+func rowMajorStrides(s graph.Shape) []int64 {
+	elem := make([]int64, len(s))
+	acc := int64(1)
+	for i := len(s) - 1; i >= 0; i-- {
+		elem[i] = acc
+		acc *= s[i]
+	}
+	return elem
+}
+
+// convInputGrad computes dX [N, C, S…] of a Conv from dY [N, M, O…]: one
+// ConvTranspose with the forward's geometry, whose output padding restores
+// the input rows no window reached (when S + pads − span is not a multiple
+// of the stride). ORT's CPU provider runs it at about the forward Conv's
+// speed except where the kernel dwarfs the maps (ResNet18's 512-channel
+// 4×4 maps, 2× slower); there, with unit strides, a plain Conv
+// (convInputGradStride1) is used instead (docs/performance.md).
+func (b *gradBuilder) convInputGrad(dy, w *graph.Value, geo convGeom) *graph.Value {
+	win := geo.win
+	unit := !slices.ContainsFunc(win.Strides, func(s int64) bool { return s != 1 })
+	if unit && w.Shape().Size() > 4*dy.Shape().Size() {
+		return b.convInputGradStride1(dy, w, geo)
+	}
+	outPad := make([]int64, win.Rank())
+	for i := range outPad {
+		outPad[i] = geo.in[i] + win.Pads[i] + win.Pads[win.Rank()+i] - win.Span(i) - win.Strides[i]*(geo.out[i]-1)
+	}
+	o := graph.ConvOpts{Strides: win.Strides, Pads: win.Pads, Dilations: win.Dilations, Group: geo.group}
+	return b.g.ConvTranspose(dy, w, o, outPad)
+}
+
+// convInputGradStride1 is the input gradient of a unit-stride Conv: the
+// correlation of dY with the spatially flipped, channel-transposed kernel,
+// padded by d·(k−1) − p on each side. Flipping the kernel costs a
+// per-element copy of every weight, so dY is flipped instead, and the
+// result back, with the pads swapped:
+//
+//	dX = flip(Conv(flip(dY), Wᵀ)),   Wᵀ[g·C/G + c, m] = W[g·M/G + m, c].
+func (b *gradBuilder) convInputGradStride1(dy, w *graph.Value, geo convGeom) *graph.Value {
+	g, win, r := b.g, geo.win, geo.win.Rank()
+	cg, mg := geo.c/geo.group, geo.m/geo.group
+	wt := g.Reshape(w, append([]int64{geo.group, mg, cg}, win.Kernel...)...)
+	wt = g.Transpose(wt, append([]int64{0, 2, 1}, spatialAxes(3, r)...)...)
+	wt = g.Reshape(wt, append([]int64{geo.c, mg}, win.Kernel...)...)
+
 	pads := make([]int64, 2*r)
-	dil := make([]int64, r)
-	for i, a := range axes {
-		k := geo.win.Kernel[i]
-		// Tap k0 + j·step of w is tap k−1−k0−j·step of wf; the sub-kernel
-		// runs over them in increasing wf order.
-		starts[i] = k - 1 - a.k0 - (a.taps-1)*a.step
-		ends[i] = k - a.k0
-		steps[i] = a.step
-		whole = whole && a.taps == k
-		pads[i], pads[r+i] = a.padBegin, a.padEnd
-		dil[i] = a.dil
+	for i := range r {
+		pads[i] = win.Span(i) - 1 - win.Pads[r+i]
+		pads[r+i] = win.Span(i) - 1 - win.Pads[i]
 	}
-	sub := wf
-	if !whole {
-		sub = g.Slice(wf, starts, ends, spatialAxes(2, r), steps)
-	}
-	opts := graph.ConvOpts{Dilations: dil, Group: geo.group}
-	in := dy
+	in := b.flipSpatial(dy)
+	o := graph.ConvOpts{Dilations: win.Dilations, Group: geo.group}
 	if slices.ContainsFunc(pads, func(p int64) bool { return p < 0 }) {
-		in = b.padSpatial(dy, 2, pads)
+		in = b.padSpatial(in, 2, pads)
 	} else {
-		opts.Pads = pads
+		o.Pads = pads
 	}
-	return g.Conv(in, sub, nil, opts)
+	return b.flipSpatial(g.Conv(in, wt, nil, o))
+}
+
+// flipSpatial reverses every spatial axis (2, 3, …) of x.
+func (b *gradBuilder) flipSpatial(x *graph.Value) *graph.Value {
+	r := x.Shape().Rank() - 2
+	starts, ends, steps := make([]int64, r), make([]int64, r), make([]int64, r)
+	for i := range r {
+		n := x.Shape()[2+i]
+		starts[i], ends[i], steps[i] = n-1, -n-1, -1
+	}
+	return b.g.Slice(x, starts, ends, spatialAxes(2, r), steps)
 }
 
 // gradMaxPool scatter-adds dY to the positions of the maxima. The indices
 // are flat over the whole input (batch and channel offsets included), so the
 // scatter runs over the flattened input; overlapping windows that pick the
-// same element add up. A MaxPool node without the Indices output (read
-// from a file) gets a second MaxPool that computes them.
+// same element add up. A MaxPool node without the Indices output (what
+// Graph.MaxPool builds, as ORT computes that form several times faster)
+// gets a second MaxPool in the backward pass that computes them.
 func gradMaxPool(b *gradBuilder, n *graph.Node, dy []*graph.Value) ([]*graph.Value, error) {
 	x := n.Inputs[0]
 	var idx *graph.Value

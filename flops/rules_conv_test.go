@@ -39,7 +39,7 @@ func TestConvAndIndexCost(t *testing.T) {
 			return g.ConvTranspose(in(g, "x", 2, 4, 3, 3), in(g, "w", 4, 5, 3, 3), graph.ConvOpts{Strides: []int64{2, 2}, Pads: []int64{1, 1, 1, 1}}, []int64{1, 1})
 		}, flops.Cost{MACs: 72 * 45, FLOPs: 2 * 72 * 45}},
 		{"MaxPool 3x3: 8 comparisons per output", func(g *graph.Graph) *graph.Value {
-			y, _ := g.MaxPool(in(g, "x", 8, 64, 56, 56), graph.PoolOpts{Kernel: []int64{3, 3}, Strides: []int64{2, 2}, Pads: []int64{1, 1, 1, 1}})
+			y, _ := g.MaxPoolWithIndices(in(g, "x", 8, 64, 56, 56), graph.PoolOpts{Kernel: []int64{3, 3}, Strides: []int64{2, 2}, Pads: []int64{1, 1, 1, 1}})
 			return y
 		}, flops.Cost{FLOPs: 8 * 64 * 28 * 28 * 8}},
 		{"AveragePool 2x2: 3 adds and a divide per output", func(g *graph.Graph) *graph.Value {

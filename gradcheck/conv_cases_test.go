@@ -41,7 +41,7 @@ func convCase(name string, x, w Input, bias bool, o graph.ConvOpts) Case {
 
 func maxPoolCase(name string, x Input, o graph.PoolOpts) Case {
 	return unaryCase(name, x, func(g *graph.Graph, v *graph.Value) *graph.Value {
-		y, _ := g.MaxPool(v, o)
+		y, _ := g.MaxPoolWithIndices(v, o)
 		return y
 	})
 }
@@ -51,10 +51,12 @@ func avgPoolCase(name string, x Input, o graph.PoolOpts) Case {
 }
 
 // convCases check the gradient rules of the convolution and pooling ops:
-// every branch of the polyphase input gradient (stride 1, stride 2 with
-// even and odd lengths, strides sharing a factor with the dilation,
-// negative effective pads, empty phases of a 1×1 kernel) and the im2col
-// weight gradient with one and several groups, in 1-D, 2-D and 3-D.
+// input gradients of every geometry (stride 1; stride 2 and 3 with even and
+// odd lengths, which need output padding; dilation with and without
+// stride; pads beyond the kernel; 1×1 kernels; groups) and the three
+// weight-gradient lowerings (the Conv form below 16 channels, the per-tap
+// gathered im2col from 16 channels or with groups, the element-gathered
+// im2col of small output maps), in 1-D, 2-D and 3-D.
 func convCases() []Case {
 	s2 := []int64{2, 2}
 	p1 := []int64{1, 1, 1, 1}
@@ -68,19 +70,32 @@ func convCases() []Case {
 		convCase("Conv/dilation2-p2", f32(1, 2, 7, 7), f32(2, 2, 3, 3), false, graph.ConvOpts{Dilations: s2, Pads: []int64{2, 2, 2, 2}}),
 		convCase("Conv/stride2-dilation2", f32(1, 2, 9, 8), f32(2, 2, 3, 3), false, graph.ConvOpts{Strides: s2, Dilations: s2, Pads: []int64{1, 2, 2, 1}}),
 		convCase("Conv/stride3-dilation2", f32(1, 1, 10, 11), f32(2, 1, 3, 2), false, graph.ConvOpts{Strides: []int64{3, 3}, Dilations: s2, Pads: []int64{2, 1, 1, 2}}),
+		// Kernels larger than 4·dY with unit strides: the flipped plain Conv.
+		convCase("Conv/big-kernel-s1-groups", f32(1, 4, 2, 2), f32(6, 2, 3, 3), true, graph.ConvOpts{Group: 2, Pads: p1}),
+		convCase("Conv/big-kernel-s1-pad-beyond-kernel", f32(1, 8, 1, 1), f32(6, 8, 2, 2), false, graph.ConvOpts{Pads: []int64{1, 2, 1, 1}}),
 		convCase("Conv/pad-beyond-kernel", f32(1, 2, 4, 4), f32(2, 2, 2, 2), true, graph.ConvOpts{Pads: []int64{2, 3, 2, 1}}),
 		convCase("Conv/groups-s2", f32(1, 4, 5, 5), f32(6, 2, 3, 3), true, graph.ConvOpts{Group: 2, Strides: s2, Pads: p1}),
 		convCase("Conv/depthwise", f32(2, 3, 5, 4), f32(3, 1, 3, 3), false, graph.ConvOpts{Group: 3, Pads: p1}),
 		convCase("Conv/1d-s2-p1", f32(2, 3, 9), f32(4, 3, 3), true, graph.ConvOpts{Strides: []int64{2}, Pads: []int64{1, 1}}),
 		convCase("Conv/1d-k5-s1", f32(1, 2, 8), f32(3, 2, 5), false, graph.ConvOpts{Pads: []int64{2, 2}}),
+		// From 16 channels the weight gradient takes the gathered im2col.
+		convCase("Conv/16ch-3x3-s1-p1", f32(2, 16, 4, 5), f32(3, 16, 3, 3), true, graph.ConvOpts{Pads: p1}),
+		convCase("Conv/16ch-3x3-s2-dilation2", f32(1, 16, 7, 6), f32(2, 16, 3, 3), false, graph.ConvOpts{Strides: s2, Dilations: s2, Pads: []int64{2, 1, 1, 2}}),
+		convCase("Conv/16ch-1x1-s2", f32(2, 16, 5, 4), f32(3, 16, 1, 1), false, graph.ConvOpts{Strides: s2}),
+		convCase("Conv/16ch-1d-s2", f32(2, 16, 7), f32(3, 16, 3), false, graph.ConvOpts{Strides: []int64{2}, Pads: []int64{1, 0}}),
+		// Fewer output positions (N·P) than output channels: one Gemm over an
+		// element-gathered im2col.
+		convCase("Conv/16ch-small-map-s2", f32(2, 16, 3, 3), f32(9, 16, 3, 3), true, graph.ConvOpts{Strides: s2, Pads: p1}),
+		convCase("Conv/16ch-small-map-1d", f32(1, 16, 4), f32(5, 16, 2), false, graph.ConvOpts{Dilations: []int64{2}}),
 		convCase("Conv/3d-s2", f32(1, 2, 4, 5, 4), f32(2, 2, 2, 2, 2), false, graph.ConvOpts{Strides: []int64{2, 2, 2}, Pads: []int64{0, 1, 0, 0, 0, 1}}),
 
 		maxPoolCase("MaxPool/3x3-s2-p1-overlapping", distinct(2, 2, 7, 6), graph.PoolOpts{Kernel: []int64{3, 3}, Strides: s2, Pads: p1}),
 		maxPoolCase("MaxPool/3x3-s1-overlapping", distinct(1, 2, 5, 5), graph.PoolOpts{Kernel: []int64{3, 3}}),
 		maxPoolCase("MaxPool/2x2-s2", distinct(2, 3, 4, 4), graph.PoolOpts{Kernel: s2, Strides: s2}),
 		maxPoolCase("MaxPool/1d-k3-s2", distinct(2, 3, 9), graph.PoolOpts{Kernel: []int64{3}, Strides: []int64{2}, Pads: []int64{1, 0}}),
-		unaryCase("MaxPool/without-indices", distinct(1, 2, 6, 6), func(g *graph.Graph, x *graph.Value) *graph.Value {
-			return g.Apply("MaxPool", []*graph.Value{x}, graph.Attrs{"kernel_shape": []int64{3, 3}, "strides": s2, "pads": p1}, 1)[0]
+		// Without the Indices output the backward recomputes them.
+		unaryCase("MaxPool/without-indices-overlapping", distinct(2, 2, 7, 6), func(g *graph.Graph, x *graph.Value) *graph.Value {
+			return g.MaxPool(x, graph.PoolOpts{Kernel: []int64{3, 3}, Strides: s2, Pads: p1})
 		}),
 
 		avgPoolCase("AveragePool/3x3-s2-p1-include-pad", f32(2, 2, 7, 6), graph.PoolOpts{Kernel: []int64{3, 3}, Strides: s2, Pads: p1, CountIncludePad: true}),

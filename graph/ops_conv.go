@@ -348,10 +348,20 @@ func (o PoolOpts) attrs() Attrs {
 	return c
 }
 
-// MaxPool takes the maximum over each window of x [N, C, spatial…]. indices
-// holds, for each output, the flat row-major index of its maximum in x
-// (batch and channel offsets included), which the gradient scatters to.
-func (g *Graph) MaxPool(x *Value, o PoolOpts) (y, indices *Value) {
+// MaxPool takes the maximum over each window of x [N, C, spatial…]. Its
+// gradient recomputes the positions of the maxima in the backward pass; a
+// training graph that differentiates the pool anyway may use
+// MaxPoolWithIndices instead to compute them once.
+func (g *Graph) MaxPool(x *Value, o PoolOpts) *Value {
+	return g.apply1("MaxPool", o.attrs(), x)
+}
+
+// MaxPoolWithIndices is MaxPool that also returns, for each output, the flat
+// row-major index of its maximum in x (batch and channel offsets included;
+// the first maximum of a window on ties), which the gradient scatters to.
+// ONNX Runtime's CPU provider computes this form several times slower than
+// plain MaxPool (docs/performance.md).
+func (g *Graph) MaxPoolWithIndices(x *Value, o PoolOpts) (y, indices *Value) {
 	out := g.Apply("MaxPool", []*Value{x}, o.attrs(), 2)
 	return out[0], out[1]
 }

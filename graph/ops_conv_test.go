@@ -32,12 +32,12 @@ func convShapeCases() []shapeCase {
 			return g.ConvTranspose(in(g, Float32, 1, 4, 3, 3), in(g, Float32, 4, 3, 2, 2), ConvOpts{Group: 2}, nil)
 		}), []string{"float32[1 6 4 4]"}},
 		{"MaxPool 3x3 s2 p1 with indices", func(g *Graph) []*Value {
-			y, i := g.MaxPool(in(g, Float32, 8, 64, 56, 56), PoolOpts{Kernel: []int64{3, 3}, Strides: []int64{2, 2}, Pads: []int64{1, 1, 1, 1}})
+			y, i := g.MaxPoolWithIndices(in(g, Float32, 8, 64, 56, 56), PoolOpts{Kernel: []int64{3, 3}, Strides: []int64{2, 2}, Pads: []int64{1, 1, 1, 1}})
 			return []*Value{y, i}
 		}, []string{"float32[8 64 28 28]", "int64[8 64 28 28]"}},
-		{"MaxPool 1-D without indices", func(g *Graph) []*Value {
-			return g.Apply("MaxPool", []*Value{in(g, Float32, 2, 3, 7)}, Attrs{"kernel_shape": []int64{2}, "strides": []int64{2}}, 1)
-		}, []string{"float32[2 3 3]"}},
+		{"MaxPool 1-D without indices", single(func(g *Graph) *Value {
+			return g.MaxPool(in(g, Float32, 2, 3, 7), PoolOpts{Kernel: []int64{2}, Strides: []int64{2}})
+		}), []string{"float32[2 3 3]"}},
 		{"AveragePool count_include_pad", single(func(g *Graph) *Value {
 			return g.AveragePool(in(g, Float32, 1, 2, 5, 5), PoolOpts{Kernel: []int64{3, 3}, Strides: []int64{2, 2}, Pads: []int64{1, 1, 1, 1}, CountIncludePad: true})
 		}), []string{"float32[1 2 3 3]"}},
@@ -90,7 +90,7 @@ func TestConvAndIndexShapeErrors(t *testing.T) {
 			g.ConvTranspose(in(g, Float32, 1, 4, 3, 3), in(g, Float32, 3, 2, 3, 3), ConvOpts{}, nil)
 		}, "ConvTranspose", []string{"weight has 3 input channels, the input has 4"}},
 		{"MaxPool pad not smaller than kernel", func(g *Graph) {
-			g.MaxPool(in(g, Float32, 1, 1, 6, 6), PoolOpts{Kernel: s2, Pads: []int64{2, 0, 0, 0}})
+			g.MaxPoolWithIndices(in(g, Float32, 1, 1, 6, 6), PoolOpts{Kernel: s2, Pads: []int64{2, 0, 0, 0}})
 		}, "MaxPool", []string{"pads [2 0 0 0] must be smaller than the kernel [2 2]"}},
 		{"MaxPool kernel rank", func(g *Graph) { g.MaxPool(in(g, Float32, 1, 1, 6, 6), PoolOpts{Kernel: []int64{2}}) },
 			"MaxPool", []string{"kernel_shape [2] must have one entry per spatial axis (2)"}},

@@ -49,12 +49,15 @@ func OpenModel(path string, batch int, opt Options) (*ExportedModel, error) {
 		return nil, fmt.Errorf("%s: metadata bmc.classes=%q: want an integer ≥ 2", path, m.Meta["bmc.classes"])
 	}
 	shapes := map[string][]int64{}
+	ints := map[string]bool{}
 	for _, vi := range mp.GetGraph().GetInput() {
 		var shape []int64
-		for _, d := range vi.GetType().GetTensorType().GetShape().GetDim() {
+		tt := vi.GetType().GetTensorType()
+		for _, d := range tt.GetShape().GetDim() {
 			shape = append(shape, d.GetDimValue())
 		}
 		shapes[vi.GetName()] = shape
+		ints[vi.GetName()] = tt.GetElemType() == int32(onnxpb.TensorProto_INT64)
 	}
 	ok = false
 	defer func() {
@@ -71,7 +74,12 @@ func OpenModel(path string, batch int, opt Options) (*ExportedModel, error) {
 			return nil, fmt.Errorf("%s: no input %q of rank ≥ 2", path, mod)
 		}
 		shape[0] = int64(batch)
-		if m.batch.Data[mod], err = NewFloat32(shape); err != nil {
+		newTensor := NewFloat32
+		if ints[mod] {
+			// Token ids.
+			newTensor = NewInt64
+		}
+		if m.batch.Data[mod], err = newTensor(shape); err != nil {
 			return nil, err
 		}
 		if m.uni[mod], err = NewFloat32([]int64{int64(batch), int64(m.classes)}); err != nil {

@@ -3,6 +3,7 @@ package nn
 import (
 	"fmt"
 	"math"
+	"strings"
 
 	"bmc/graph"
 )
@@ -61,7 +62,7 @@ func MultiHeadAttentionParams(prefix string, e int64) []Param {
 func Attend(c *Ctx, q, k, v *graph.Value, heads int64, dropout float64) *graph.Value {
 	g := c.G
 	s := q.Shape()
-	bsz, lq, e := s[0], s[1], s[2]
+	e := s[2]
 	l := k.Shape()[1]
 	if e%heads != 0 {
 		g.Fail(fmt.Errorf("attention: width %d is not divisible by %d heads", e, heads))
@@ -69,10 +70,11 @@ func Attend(c *Ctx, q, k, v *graph.Value, heads int64, dropout float64) *graph.V
 	}
 	d := e / heads
 	scale := g.ConstFloat(float32(1 / math.Sqrt(float64(d))))
-	// [B, L, E] → [B, H, L, d] (keys: [B, H, d, L]).
-	qh := g.Transpose(g.Reshape(q, bsz, lq, heads, d), 0, 2, 1, 3)
-	kh := g.Transpose(g.Reshape(k, bsz, l, heads, d), 0, 2, 3, 1)
-	vh := g.Transpose(g.Reshape(v, bsz, l, heads, d), 0, 2, 1, 3)
+	// [B, L, E] → [B, H, L, d] (keys: [B, H, d, L]). Reshapes copy the
+	// batch axis (0) so an exported model takes any batch size.
+	qh := g.Transpose(g.Reshape(q, 0, 0, heads, d), 0, 2, 1, 3)
+	kh := g.Transpose(g.Reshape(k, 0, 0, heads, d), 0, 2, 3, 1)
+	vh := g.Transpose(g.Reshape(v, 0, 0, heads, d), 0, 2, 1, 3)
 	scaleScores := l < d
 	if !scaleScores {
 		qh = g.Mul(qh, scale)
@@ -83,7 +85,7 @@ func Attend(c *Ctx, q, k, v *graph.Value, heads int64, dropout float64) *graph.V
 	}
 	p := c.Dropout(g.Softmax(scores, -1), dropout)
 	out := g.MatMul(p, vh) // [B, H, Lq, d]
-	return g.Reshape(g.Transpose(out, 0, 2, 1, 3), bsz, lq, e)
+	return g.Reshape(g.Transpose(out, 0, 2, 1, 3), 0, 0, e)
 }
 
 // linearTokens is nn.Linear applied to every token of x [B, L, in]:
@@ -91,8 +93,8 @@ func Attend(c *Ctx, q, k, v *graph.Value, heads int64, dropout float64) *graph.V
 func linearTokens(g *graph.Graph, x, w, b *graph.Value) *graph.Value {
 	s := x.Shape()
 	out := w.Shape()[0]
-	y := Linear(g, g.Reshape(x, s[0]*s[1], s[2]), w, b)
-	return g.Reshape(y, s[0], s[1], out)
+	y := Linear(g, g.Reshape(x, -1, s[2]), w, b)
+	return g.Reshape(y, -1, s[1], out)
 }
 
 // LayerNorm is nn.LayerNorm over the last axis of x, with weight and bias
@@ -131,4 +133,10 @@ func lastToken(g *graph.Graph, x *graph.Value) *graph.Value {
 // firstToken is x[:, 0:1], [B, 1, E].
 func firstToken(g *graph.Graph, x *graph.Value) *graph.Value {
 	return g.Slice(x, []int64{0}, []int64{1}, []int64{1}, nil)
+}
+
+// layerScope names the nodes of one layer after its state_dict path
+// without the encoder's prefix (the model already scopes the encoder).
+func layerScope(g *graph.Graph, prefix, path string) (pop func()) {
+	return g.Scope(strings.TrimSuffix(strings.TrimPrefix(path, prefix), "."))
 }

@@ -67,6 +67,7 @@ func (o Options) Check(kind string, valid []string, ints []string) error {
 // encoderKinds maps each encoder kind to its constructor.
 func encoderKinds() map[string]func(EncoderSpec) (Encoder, error) {
 	return map[string]func(EncoderSpec) (Encoder, error){
+		"bert":        newBERT,
 		"linear":      newMLP,
 		"mlp":         newMLP,
 		"resnet18":    newResNet18,

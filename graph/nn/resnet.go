@@ -151,7 +151,7 @@ func trunk(c *Ctx, prefix string, x *graph.Value) *graph.Value {
 	pop := g.Scope(prefix + "stem")
 	h := conv2d(c, prefix+"conv1.", x, 2, 3)
 	h = g.Relu(BatchNorm2d(c, prefix+"bn1.", h))
-	h, _ = g.MaxPool(h, graph.PoolOpts{Kernel: []int64{3, 3}, Strides: []int64{2, 2}, Pads: []int64{1, 1, 1, 1}})
+	h = g.MaxPool(h, graph.PoolOpts{Kernel: []int64{3, 3}, Strides: []int64{2, 2}, Pads: []int64{1, 1, 1, 1}})
 	pop()
 	for _, b := range resNet18Blocks() {
 		pop := g.Scope(prefix + b.name)

@@ -81,9 +81,11 @@ func (e transformer) Forward(c *Ctx, prefix string, x *graph.Value) (*graph.Valu
 		if i == e.layers-1 {
 			q = lastToken(g, h)
 		}
+		pop := layerScope(g, prefix, p)
 		h = e.layer(c, p, q, h)
+		pop()
 	}
-	return g.Reshape(h, s[0], e.dModel), g.Err()
+	return g.Reshape(h, -1, e.dModel), g.Err()
 }
 
 // layer is nn.TransformerEncoderLayer (post-norm) for the tokens q

@@ -12,6 +12,7 @@ import (
 	"bmc/compile"
 	"bmc/graph"
 	"bmc/graph/nn"
+	"bmc/internal/onnxcheck"
 	"bmc/runtime"
 )
 
@@ -75,6 +76,9 @@ func backboneCases() []backboneCase {
 		{name: "vit_b_16/clip", kind: "vit_b_16", description: "ViT on a one-frame clip (3, 1, 32, 32)", sample: graph.Shape{3, 1, 32, 32},
 			options: nn.Options{"width": 32, "layers": 2, "heads": 2, "mlp": 64},
 			full:    nil, fullShape: graph.Shape{3, 1, 224, 224}},
+		{kind: "bert", description: "BERT text encoder, vocab 50, hidden 32, 2 layers, 2 heads, ff 64, 8 tokens, out 24",
+			options: nn.Options{"vocab": 50, "hidden": 32, "layers": 2, "heads": 2, "ff": 64, "max_len": 64, "out": 24},
+			full:    nil, fullShape: graph.Shape{1, 40}, tokens: true, vocab: 50},
 	}
 }
 
@@ -251,11 +255,14 @@ func int64Tensor(t *testing.T, shape graph.Shape, vals []int64) *runtime.Tensor 
 // TestBackboneParamsAllGetGradients differentiates Σ features⊙R of each
 // encoder at its small size in training mode (dropout masks fed as a fixed
 // pattern of kept and dropped elements) with respect to every parameter,
-// from the initial values, and checks that each parameter's gradient is
-// nonzero. The one exception is the key bias of attention: adding a
+// runs the graph from the initial values and checks that each parameter's
+// gradient is nonzero; the ONNX checker checks every graph. The one exception is the key bias of attention: adding a
 // constant to every key's score leaves the softmax unchanged, so its
-// gradient vanishes (in PyTorch too).
+// gradient vanishes (in PyTorch too). BERT's [PAD] embedding row must get
+// no gradient.
 func TestBackboneParamsAllGetGradients(t *testing.T) {
+	dir := t.TempDir()
+	var paths []string
 	for _, tc := range backboneCases() {
 		t.Run(tc.caseName(), func(t *testing.T) {
 			f := readFixture(t, tc.kind)
@@ -299,6 +306,11 @@ func TestBackboneParamsAllGetGradients(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
+			path := filepath.Join(dir, strings.ReplaceAll(tc.caseName(), "/", "_")+".onnx")
+			if err := os.WriteFile(path, data, 0o644); err != nil {
+				t.Fatal(err)
+			}
+			paths = append(paths, path)
 			init := m.InitValues(1)
 			var names []string
 			var ins []*runtime.Tensor
@@ -310,9 +322,12 @@ func TestBackboneParamsAllGetGradients(t *testing.T) {
 				case ok:
 					ins = append(ins, tensor(t, v.Shape(), vals))
 				case v == x && tc.tokens:
+					// Every 4th token is [PAD] (id 0), whose embedding row gets no gradient.
 					ids := make([]int64, n)
 					for i := range ids {
-						ids[i] = (5*int64(i) + 1) % tc.vocab
+						if i%4 != 3 {
+							ids[i] = (5*int64(i) + 1) % tc.vocab
+						}
 					}
 					ins = append(ins, int64Tensor(t, v.Shape(), ids))
 				case strings.HasPrefix(v.Name(), "random/"):
@@ -361,8 +376,20 @@ func TestBackboneParamsAllGetGradients(t *testing.T) {
 					t.Errorf("%s gets no gradient", p.Name)
 				}
 			}
+			for i, p := range params {
+				if strings.HasSuffix(p.Name, "word_embeddings.weight") {
+					for j, v := range outs[i].F32[:p.Shape[1]] {
+						if v != 0 {
+							t.Errorf("%s[0][%d] (the [PAD] row) has gradient %v, want 0", p.Name, j, v)
+						}
+					}
+				}
+			}
 			t.Logf("%d parameters, %d dropout masks; largest gradient element %.3g", len(params), randoms, largest)
 		})
+	}
+	if err := onnxcheck.Files(paths...); err != nil {
+		t.Fatal(err)
 	}
 }
 
@@ -375,4 +402,53 @@ func trainOptions(o nn.Options) nn.Options {
 	}
 	out["dropout"] = 0.1
 	return out
+}
+
+func TestBackboneSpecErrors(t *testing.T) {
+	tests := []struct {
+		name  string
+		kind  string
+		opts  nn.Options
+		out   int64
+		shape graph.Shape
+		want  string
+	}{
+		{"unknown option", "transformer", nn.Options{"depth": 2}, 0, graph.Shape{5, 6}, `encoder transformer: unknown option "depth" (valid: d_model, heads, ff, layers, dropout)`},
+		{"heads do not divide", "transformer", nn.Options{"d_model": 30, "heads": 4}, 0, graph.Shape{5, 6}, "d_model 30 is not divisible by heads 4"},
+		{"fractional layers", "transformer", nn.Options{"layers": 1.5}, 0, graph.Shape{5, 6}, "option layers is 1.5, want a positive integer"},
+		{"dropout 1", "transformer", nn.Options{"dropout": 1}, 0, graph.Shape{5, 6}, "option dropout is 1, want a probability in [0, 1)"},
+		{"out disagrees", "transformer", nil, 512, graph.Shape{5, 6}, "out is 512 but the features are 1024 wide (set option d_model instead)"},
+		{"transformer flat input", "transformer", nil, 0, graph.Shape{30}, "input shape [30], want (L, d_in)"},
+		{"vit two frames", "vit_b_16", nil, 0, graph.Shape{3, 2, 224, 224}, "input shape [3 2 224 224], want (3, H, W) or (3, 1, H, W)"},
+		{"vit grey image", "vit_b_16", nil, 0, graph.Shape{1, 224, 224}, "want (3, H, W)"},
+		{"vit patch size", "vit_b_16", nil, 0, graph.Shape{3, 200, 224}, "image 200×224 is not a multiple of the patch size 16"},
+		{"vit attention dropout", "vit_b_16", nn.Options{"attention_dropout": -0.1}, 0, graph.Shape{3, 32, 32}, "option attention_dropout is -0.1"},
+		{"vit out", "vit_b_16", nn.Options{"width": 64, "heads": 4}, 768, graph.Shape{3, 32, 32}, "out is 768 but the features are 64 wide (set option width instead)"},
+		{"bert too long", "bert", nil, 0, graph.Shape{1, 600}, "600 tokens exceed max_len 512"},
+		{"bert two rows", "bert", nil, 0, graph.Shape{2, 40}, "input shape [2 40], want token ids (L) or (1, L)"},
+		{"bert proj dropout", "bert", nn.Options{"proj_dropout": 1.5}, 0, graph.Shape{40}, "option proj_dropout is 1.5"},
+		{"bert unknown option", "bert", nn.Options{"pad_token": 1}, 0, graph.Shape{40}, `unknown option "pad_token"`},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := nn.New(nn.ModelSpec{
+				Modalities: []nn.ModalitySpec{{Name: "x", Shape: tc.shape, Encoder: nn.EncoderSpec{Kind: tc.kind, Out: tc.out, Options: tc.opts}}},
+				Classes:    2, Fusion: nn.FusionConcat,
+			})
+			if err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Errorf("error %v, want one containing %q", err, tc.want)
+			}
+		})
+	}
+}
+
+// A BERT encoder fed float data is refused with the type it wants.
+func TestBERTNeedsTokenIDs(t *testing.T) {
+	m := modelOf(t, "bert", nn.Options{"vocab": 50, "hidden": 32, "layers": 1, "heads": 2, "ff": 64, "out": 8}, graph.Shape{8})
+	g := graph.New("bert")
+	x := g.Input("x", graph.Float32, graph.Shape{2, 8})
+	_, err := m.Forward(g, m.GraphInputs(g), map[string]*graph.Value{"x": x}, nn.Eval)
+	if err == nil || !strings.Contains(err.Error(), "input is float32, want int64 token ids") {
+		t.Errorf("error %v, want the int64 requirement", err)
+	}
 }

@@ -115,20 +115,28 @@ func (e vit) Forward(c *Ctx, prefix string, x *graph.Value) (*graph.Value, error
 	if err != nil {
 		return nil, err
 	}
-	b, p, n := s[0], e.patch, nh*nw
+	p, n := e.patch, nh*nw
 	// [B, 3, nh·p, nw·p] → [B, nh, nw, 3, p, p] → one row of 3·p·p per patch.
-	img := g.Reshape(x, b, 3, nh, p, nw, p)
-	patches := g.Reshape(g.Transpose(img, 0, 2, 4, 1, 3, 5), b*n, 3*p*p)
+	// Reshapes leave the batch axis to −1 so an exported model takes any
+	// batch size.
+	img := g.Reshape(x, -1, 3, nh, p, nw, p)
+	patches := g.Reshape(g.Transpose(img, 0, 2, 4, 1, 3, 5), -1, 3*p*p)
 	w := g.Reshape(c.Param(prefix+"conv_proj.weight"), e.width, 3*p*p)
-	h := g.Reshape(Linear(g, patches, w, c.Param(prefix+"conv_proj.bias")), b, n, e.width)
-	cls := g.Expand(c.Param(prefix+"class_token"), graph.Shape{b, 1, e.width})
+	h := g.Reshape(Linear(g, patches, w, c.Param(prefix+"conv_proj.bias")), -1, n, e.width)
+	// The class token broadcast over the batch: added to a zeroed slice of
+	// h, which carries the batch axis whatever its size.
+	zero := g.Mul(g.Slice(h, []int64{0}, []int64{1}, []int64{1}, nil), g.ConstFloat(0))
+	cls := g.Add(zero, c.Param(prefix+"class_token"))
 	h = g.Add(g.Concat(1, cls, h), c.Param(prefix+"encoder.pos_embedding"))
 	h = c.Dropout(h, e.dropout)
 	for i := range e.layers {
-		h = e.block(c, fmt.Sprintf("%sencoder.layers.encoder_layer_%d.", prefix, i), h, i == e.layers-1)
+		p := fmt.Sprintf("%sencoder.layers.encoder_layer_%d.", prefix, i)
+		pop := layerScope(g, prefix, p)
+		h = e.block(c, p, h, i == e.layers-1)
+		pop()
 	}
 	h = LayerNorm(c, prefix+"encoder.ln.", h, 1e-6)
-	return g.Reshape(h, b, e.width), g.Err()
+	return g.Reshape(h, -1, e.width), g.Err()
 }
 
 // block is torchvision's EncoderBlock (pre-norm); with classOnly it returns
