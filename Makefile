@@ -40,7 +40,14 @@ demo: ort build
 	bin/bmc report $(RUNS)/baseline $(RUNS)/ogm-ge $(RUNS)/agm
 
 bench: ort
-	go test -run '^$$' -bench . -benchmem ./...
+	go test -run '^$$' -bench . -skip ResNet18AVStep -benchmem ./...
+	go test -run '^$$' -bench ResNet18AVStep -benchtime 10x ./runtime
+	@if /usr/bin/python3 -c 'import torch, torchvision' 2>/dev/null; then \
+		/usr/bin/python3 tools/bench/resnet_step.py --threads 2 --iters 10 && \
+		/usr/bin/python3 tools/bench/resnet_step.py --threads 1 --iters 10; \
+	else \
+		echo "bench: skipped the PyTorch side of BenchmarkResNet18AVStep: /usr/bin/python3 cannot import torch and torchvision (tools/bench/install-torch.sh installs them)"; \
+	fi
 
 clean:
 	rm -rf bin runs plans

@@ -69,6 +69,11 @@ func gradSub(b *gradBuilder, n *graph.Node, dy []*graph.Value) ([]*graph.Value, 
 
 func gradMul(b *gradBuilder, n *graph.Node, dy []*graph.Value) ([]*graph.Value, error) {
 	a, c := n.Inputs[0], n.Inputs[1]
+	if a == c {
+		// x·x (batch-norm variances): one product, counted for both inputs.
+		t := b.g.Mul(dy[0], a)
+		return []*graph.Value{t, t}, nil
+	}
 	return []*graph.Value{b.sumTo(b.g.Mul(dy[0], c), a.Shape()), b.sumTo(b.g.Mul(dy[0], a), c.Shape())}, nil
 }
 

@@ -17,13 +17,13 @@ func TestCatalog(t *testing.T) {
 	}{
 		{"synth-av", 10, true},
 		{"synth-avt", 10, true},
-		{"cremad", 6, false},
-		{"ks", 31, false},
-		{"balancedav", 30, false},
-		{"vggsound", 309, false},
-		{"ucf101", 101, false},
-		{"food101", 101, false},
-		{"mosei", 2, false},
+		{"cremad", 6, true},
+		{"ks", 31, true},
+		{"balancedav", 30, true},
+		{"vggsound", 309, true},
+		{"ucf101", 101, true},
+		{"food101", 101, true},
+		{"mosei", 2, true},
 	}
 	cat := datasets.Catalog()
 	if len(cat) != len(want) {
@@ -57,8 +57,8 @@ func TestOpenErrors(t *testing.T) {
 		params map[string]string
 		want   []string
 	}{
-		{"cremad", nil, []string{"cremad", "not built yet", "synth-av, synth-avt"}},
-		{"mosei", nil, []string{"mosei", "not built yet", "synth-av, synth-avt"}},
+		{"cremad", nil, []string{"cremad", "--data-root"}},
+		{"mosei", nil, []string{"mosei", "--data-root"}},
 		{"imagenet", nil, []string{`"imagenet"`, "synth-av", "cremad", "mosei"}},
 		{"synth-av", map[string]string{"colour": "red"}, []string{`"colour"`, "classes", "dim.audio", "dim.visual", "seed", "signal.audio", "signal.visual", "test", "train", "val"}},
 		{"synth-av", map[string]string{"dim.text": "3"}, []string{`"dim.text"`, "dim.audio"}},
@@ -113,10 +113,7 @@ func readAll(t *testing.T, d datasets.Dataset, split string) []sample {
 	spec := d.Spec()
 	out := make([]sample, sp.Len())
 	for i := range out {
-		dst := make([]datasets.Buffer, len(spec.Modalities))
-		for m, mod := range spec.Modalities {
-			dst[m].F32 = make([]float32, mod.Size())
-		}
+		dst := sampleBuffers(spec)
 		y, err := sp.Read(i, dst)
 		if err != nil {
 			t.Fatalf("%s[%d]: %v", split, i, err)

@@ -420,6 +420,30 @@ func TestLoaderOptionErrors(t *testing.T) {
 	}
 }
 
+// drainEpoch reads and releases every batch of one epoch and returns the
+// number of samples read.
+func drainEpoch(tb testing.TB, l *datasets.Loader, epoch int, order []int) int {
+	tb.Helper()
+	batches, err := l.Epoch(epoch, order)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	samples := 0
+	for {
+		h, err := batches.Next()
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			tb.Fatal(err)
+		}
+		samples += h.N
+		batches.Release(h)
+	}
+	batches.Close()
+	return samples
+}
+
 // BenchmarkPipeline reads 256 samples taking 200µs each (a stand-in for
 // reading and decoding files) in batches of 32: the time per epoch falls
 // with the number of workers.
@@ -436,21 +460,7 @@ func BenchmarkPipeline(b *testing.B) {
 				b.Fatal(err)
 			}
 			for b.Loop() {
-				bs, err := l.Epoch(0, order)
-				if err != nil {
-					b.Fatal(err)
-				}
-				for {
-					h, err := bs.Next()
-					if err == io.EOF {
-						break
-					}
-					if err != nil {
-						b.Fatal(err)
-					}
-					bs.Release(h)
-				}
-				bs.Close()
+				drainEpoch(b, l, 0, order)
 			}
 			b.ReportMetric(float64(split.n*b.N)/b.Elapsed().Seconds(), "samples/s")
 		})

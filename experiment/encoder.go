@@ -20,7 +20,7 @@ const DefaultEncoder = "mlp:64,32"
 func defaultEncoders() map[string]map[string]string {
 	av := map[string]string{"audio": "resnet18", "visual": "resnet18"}
 	return map[string]map[string]string{
-		"cremad": av, "kinetics-sounds": av, "balancedav": av, "vggsound": av,
+		"cremad": av, "ks": av, "balancedav": av, "vggsound": av,
 		"ucf101":  {"visual": "resnet18", "flow": "resnet18"},
 		"food101": {"visual": "resnet18", "text": "bert"},
 		"mosei":   {"text": "transformer", "audio": "transformer", "visual": "transformer"},

@@ -60,6 +60,7 @@ func baseCases() []Case {
 		binaryCase("Add/broadcast-both", f32(3, 1), f32(1, 4), (*graph.Graph).Add),
 		binaryCase("Sub/broadcast", f32(2, 3), f32(3), (*graph.Graph).Sub),
 		binaryCase("Mul/broadcast", f32(2, 3, 4), f32(3, 1), (*graph.Graph).Mul),
+		unaryCase("Mul/square", f32(2, 5), func(g *graph.Graph, x *graph.Value) *graph.Value { return g.Mul(x, x) }),
 		binaryCase("Div/broadcast", f32(2, 3), positive(2, 1), (*graph.Graph).Div),
 		{Name: "Sum/three", Inputs: []Input{f32(2, 3), f32(3), f32(2, 1)}, Build: func(g *graph.Graph, x []*graph.Value) *graph.Value { return g.Sum(x...) }},
 		unaryCase("Neg", f32(5), (*graph.Graph).Neg),

@@ -53,9 +53,11 @@ type Run interface {
 	Input(name string) ([]float32, error)
 	// Metric is the last step's value of a metric output.
 	Metric(name string) ([]float32, error)
-	// Rand is a random stream for the current step, derived from the run's
-	// seed and the global step, so that a resumed run draws the same numbers.
-	Rand() *rand.Rand
+	// Rand is the current step's random stream for a purpose, derived from
+	// the run's seed, the purpose and the global step, so that a resumed run
+	// draws the same numbers and streams of different purposes can be drawn
+	// in parallel.
+	Rand(purpose string) *rand.Rand
 }
 
 // Categories of the paper's Table 1.

@@ -2,6 +2,10 @@ package methods
 
 import (
 	"fmt"
+	"math/rand/v2"
+	goruntime "runtime"
+	"strconv"
+	"sync"
 
 	"bmc/compile"
 	"bmc/graph"
@@ -154,21 +158,46 @@ type ogmSchedule struct {
 func (o *ogmSchedule) BeginEpoch(r Run) error { return o.win.set(r) }
 
 // BeforeStep draws the OGM-GE noise for the step (inside the window only;
-// outside, the graph multiplies it by 0).
+// outside, the graph multiplies it by 0). At ResNet size that is tens of
+// millions of normal draws per step, so the tensors are cut into chunks,
+// each with its own stream, drawn by one goroutine per CPU.
 func (o *ogmSchedule) BeforeStep(r Run) error {
 	if len(o.noise) == 0 || !o.win.active(r.Epoch()) {
 		return nil
 	}
-	rng := r.Rand()
+	const chunk = 1 << 18
+	type job struct {
+		buf []float32
+		rng *rand.Rand
+	}
+	var jobs []job
 	for _, name := range o.noise {
 		buf, err := r.Input(name)
 		if err != nil {
 			return err
 		}
-		for i := range buf {
-			buf[i] = float32(rng.NormFloat64())
+		for k := 0; k*chunk < len(buf); k++ {
+			jobs = append(jobs, job{buf[k*chunk : min((k+1)*chunk, len(buf))], r.Rand(name + "#" + strconv.Itoa(k))})
 		}
 	}
+	next := make(chan job)
+	var wg sync.WaitGroup
+	for range min(goruntime.NumCPU(), len(jobs)) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for j := range next {
+				for i := range j.buf {
+					j.buf[i] = float32(j.rng.NormFloat64())
+				}
+			}
+		}()
+	}
+	for _, j := range jobs {
+		next <- j
+	}
+	close(next)
+	wg.Wait()
 	return nil
 }
 

@@ -31,7 +31,9 @@ func (r *fakeRun) Epoch() int         { return r.epoch }
 func (r *fakeRun) Step() int          { return r.step }
 func (r *fakeRun) GlobalStep() int64  { return int64(r.epoch*r.steps + r.step) }
 func (r *fakeRun) StepsPerEpoch() int { return r.steps }
-func (r *fakeRun) Rand() *rand.Rand   { return rand.New(rand.NewPCG(1, uint64(r.GlobalStep()))) }
+func (r *fakeRun) Rand(purpose string) *rand.Rand {
+	return rand.New(rand.NewPCG(uint64(len(purpose)), uint64(r.GlobalStep())))
+}
 func (r *fakeRun) Input(name string) ([]float32, error) {
 	buf, ok := r.inputs[name]
 	if !ok {

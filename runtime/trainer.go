@@ -479,7 +479,9 @@ func (r *trainRun) Step() int                            { return r.step }
 func (r *trainRun) GlobalStep() int64                    { return r.global }
 func (r *trainRun) StepsPerEpoch() int                   { return r.stepsPerEpoch }
 func (r *trainRun) Input(name string) ([]float32, error) { return r.pr.Input(name) }
-func (r *trainRun) Rand() *rand.Rand                     { return randstream.New(r.seed, "method", uint64(r.global)) }
+func (r *trainRun) Rand(purpose string) *rand.Rand {
+	return randstream.New(r.seed, "method/"+purpose, uint64(r.global))
+}
 
 // Metric reads the last step's metric from whichever step graph has it.
 func (r *trainRun) Metric(name string) ([]float32, error) {

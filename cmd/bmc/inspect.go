@@ -103,6 +103,9 @@ func runMethods(args []string, stdout io.Writer) error {
 }
 
 func runDatasets(args []string, stdout io.Writer) error {
+	if len(args) > 0 && args[0] == "check" {
+		return runDatasetsCheck(args[1:], stdout)
+	}
 	fs := flagSet("datasets", stdout)
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -115,13 +118,16 @@ func runDatasets(args []string, stdout io.Writer) error {
 		fmt.Fprintf(stdout, "%s — %s (%d classes; %s)\n", e.Name, e.Description, e.Classes, avail)
 		var mods []string
 		for _, m := range e.Modalities {
-			shape := "from files"
+			shape := "shape from the files"
 			if m.Shape != nil {
 				shape = fmt.Sprint(m.Shape)
 			}
+			if m.Int {
+				shape += " int64"
+			}
 			mods = append(mods, m.Name+" "+shape)
 		}
-		fmt.Fprintf(stdout, "  modalities: %s\n  layout: %s\n", strings.Join(mods, ", "), e.Layout)
+		fmt.Fprintf(stdout, "  modalities: %s\n  layout: %s\n  presets: %s\n", strings.Join(mods, ", "), e.Layout, presetSummary(e.Name))
 		for _, p := range e.Params {
 			fmt.Fprintf(stdout, "  --data %s=%s\t%s\n", p.Name, p.Default, p.Doc)
 		}

@@ -41,7 +41,9 @@ func commands() []command {
 			"bmc report RUN_DIR...", "bmc report runs/*", runReport},
 		{"methods", "list the methods with the paper's taxonomy", "bmc methods", "bmc methods", runMethods},
 		{"prepare", "turn raw WAV audio into the feature files the loaders read", prepareUsage, prepareExample, runPrepare},
-		{"datasets", "list the datasets, their modalities and layouts", "bmc datasets", "bmc datasets", runDatasets},
+		{"datasets", "list the datasets, their modalities, layouts and presets; check one on disk",
+			"bmc datasets\n  bmc datasets check --dataset D --data-root DIR [--data k=v] [--allow-dropped] [--json]",
+			"bmc datasets\n  bmc datasets check --dataset cremad --data-root /data/CREMA-D --data audio_shape=1024x128", runDatasets},
 	}
 }
 

@@ -44,7 +44,7 @@ func TestBadInputListsTheValidChoices(t *testing.T) {
 		{[]string{"compile", "--method", "nope", "--dataset", "synth-av", "-o", tmp}, []string{"unknown method", "baseline", "agm", "reconboost"}},
 		{[]string{"compile", "--method", "mmpareto", "--dataset", "synth-av", "-o", tmp}, []string{"mmpareto", "not available", "baseline, unimodal, ogm, agm"}},
 		{[]string{"compile", "--method", "agm", "--dataset", "nope", "-o", tmp}, []string{"unknown dataset", "synth-av", "cremad"}},
-		{[]string{"compile", "--method", "agm", "--dataset", "cremad", "-o", tmp}, []string{"cremad", "not built yet", "synth-av"}},
+		{[]string{"compile", "--method", "agm", "--dataset", "cremad", "-o", tmp}, []string{"cremad", "--data-root"}},
 		{[]string{"compile", "--method", "ogm", "--hp", "beta=1", "--dataset", "synth-av", "-o", tmp}, []string{"no hyperparameter \"beta\"", "alpha", "modulation_starts"}},
 		{[]string{"compile", "--method", "ogm", "--hp", "method=OGM4", "--dataset", "synth-av", "-o", tmp}, []string{"method=\"OGM4\"", "OGM_GE, OGM, OGM_GE3"}},
 		{[]string{"compile", "--method", "agm", "--dataset", "synth-av", "--data", "noise=2", "-o", tmp}, []string{"unknown parameter \"noise\"", "signal.audio"}},
@@ -89,7 +89,7 @@ func TestMethodsAndDatasetsListings(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, want := range []string{"synth-av", "synth-avt", "cremad", "mosei", "signal.visual", "loader not built yet"} {
+	for _, want := range []string{"synth-av", "synth-avt", "cremad", "mosei", "signal.visual", "presets: default: sgd"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("bmc datasets lacks %q", want)
 		}

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"encoding/json"
 	"fmt"
 	"io"
 	"path/filepath"
@@ -84,6 +85,16 @@ func runTrain(args []string, stdout io.Writer) error {
 			return err
 		}
 		opt.Files = map[string][]byte{ConfigFile: cfg}
+		if pl, ok := data.(datasets.ProblemLister); ok && len(pl.Problems()) > 0 {
+			// Rows the dataset dropped while indexing, as the reference drops
+			// them silently: kept with the run, and counted on the terminal.
+			js, err := json.MarshalIndent(pl.Problems(), "", "  ")
+			if err != nil {
+				return err
+			}
+			opt.Files[ProblemsFile] = append(js, '\n')
+			fmt.Fprintf(stdout, "dataset %s: %d rows dropped while indexing (listed in %s)\n", plan.Manifest.Dataset.Name, len(pl.Problems()), ProblemsFile)
+		}
 	}
 	if !*quiet {
 		opt.Progress = stdout
@@ -101,8 +112,13 @@ func runTrain(args []string, stdout io.Writer) error {
 	return nil
 }
 
-// ConfigFile is the effective configuration a run directory keeps.
-const ConfigFile = "config.yaml"
+// Files a run directory keeps besides the trainer's.
+const (
+	// ConfigFile is the effective configuration.
+	ConfigFile = "config.yaml"
+	// ProblemsFile lists the rows the dataset dropped while indexing.
+	ProblemsFile = "dataset_problems.json"
+)
 
 func printResult(w io.Writer, r *runtime.Result) {
 	fmt.Fprintf(w, "%s on %s: best epoch %d (validation acc %.4f)\n", r.Method, r.Dataset, r.BestEpoch, r.Validation.Acc)

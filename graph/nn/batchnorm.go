@@ -18,11 +18,13 @@ const (
 // runningVar are [C].
 //
 // It normalises with the batch statistics over (N, H, W), using the biased
-// variance: y = (x − μ)·γ/√(σ² + eps) + β. The per-channel terms are folded
-// into one scale and one shift, so the full tensor is read three times (Σx,
-// Σx², x·scale) and written twice. The sums are ReduceSum, whose gradient is
-// a single broadcast, rather than ReduceMean, whose gradient also divides the
-// full-size result.
+// variance σ² = E[x²] − μ²: y = (x − μ)·γ/√(σ² + eps) + β. The per-channel
+// terms fold into one scale and one shift, so the forward makes three
+// full-size elementwise passes (x², x·scale, + shift) and two reductions
+// (Σx, Σx²). The sums are ReduceSum, whose gradient is a single broadcast,
+// rather than ReduceMean, whose gradient also divides the full-size result.
+// In float32 the one-pass variance matched PyTorch's float32 results as
+// closely as PyTorch's own float32 run matched float64 (resnet_test.go).
 //
 // nextMean and nextVar are the running statistics after this batch, updated
 // as PyTorch does: running ← (1 − momentum)·running + momentum·batch, with

@@ -108,6 +108,8 @@ func bertLinearParams(prefix string, in, out int64) []Param {
 	}
 }
 
+func (bert) takesTokens() {}
+
 func (e bert) Forward(c *Ctx, prefix string, x *graph.Value) (*graph.Value, error) {
 	g := c.G
 	s := x.Shape()
@@ -117,9 +119,6 @@ func (e bert) Forward(c *Ctx, prefix string, x *graph.Value) (*graph.Value, erro
 	l, err := e.seqLen(s[1:])
 	if err != nil {
 		return nil, err
-	}
-	if x.DType() != graph.Int64 {
-		return nil, fmt.Errorf("encoder bert: input is %v, want int64 token ids", x.DType())
 	}
 	p := prefix + "textEncoder."
 	ids := g.Reshape(x, -1, l)

@@ -196,6 +196,12 @@ func (m *Model) InitValues(seed uint64) map[string][]float32 {
 	return out
 }
 
+// tokenEncoder is implemented by encoders whose input is int64 token ids;
+// every other encoder takes float features.
+type tokenEncoder interface {
+	takesTokens()
+}
+
 // Outputs are what a forward pass produces.
 type Outputs struct {
 	// Features are the encoder outputs φ_m, [B, d_m].
@@ -216,6 +222,11 @@ func (m *Model) Forward(g *graph.Graph, b Bindings, inputs map[string]*graph.Val
 		x, ok := inputs[mod.Name]
 		if !ok {
 			return out, fmt.Errorf("model forward: no input for modality %s", mod.Name)
+		}
+		_, tokens := m.encoders[i].(tokenEncoder)
+		if isInt := x.DType() == graph.Int64; isInt != tokens {
+			what := map[bool]string{true: "token ids", false: "float features"}
+			return out, fmt.Errorf("model forward: modality %s holds %s, but encoder %s takes %s", mod.Name, what[isInt], mod.Encoder.Kind, what[tokens])
 		}
 		prefix := EncoderPrefix(mod.Name)
 		pop := g.Scope(strings.TrimSuffix(prefix, "."))

@@ -63,7 +63,7 @@ func resNet18Blocks() []basicBlock {
 	return blocks
 }
 
-// frames splits a sample shape into channels, frames and the image size:
+// frames reads the channels and frame count of a sample shape:
 // (C, H, W) is one image, (C, T, H, W) is T frames encoded independently.
 func frames(in graph.Shape) (c, t int64, err error) {
 	for _, d := range in {

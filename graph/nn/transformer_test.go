@@ -441,14 +441,3 @@ func TestBackboneSpecErrors(t *testing.T) {
 		})
 	}
 }
-
-// A BERT encoder fed float data is refused with the type it wants.
-func TestBERTNeedsTokenIDs(t *testing.T) {
-	m := modelOf(t, "bert", nn.Options{"vocab": 50, "hidden": 32, "layers": 1, "heads": 2, "ff": 64, "out": 8}, graph.Shape{8})
-	g := graph.New("bert")
-	x := g.Input("x", graph.Float32, graph.Shape{2, 8})
-	_, err := m.Forward(g, m.GraphInputs(g), map[string]*graph.Value{"x": x}, nn.Eval)
-	if err == nil || !strings.Contains(err.Error(), "input is float32, want int64 token ids") {
-		t.Errorf("error %v, want the int64 requirement", err)
-	}
-}

@@ -11,7 +11,9 @@ weight decay 1e-4.
 
 Timed: the forward pass in eval mode under no_grad, and one training step
 (train-mode forward, cross-entropy, backward, SGD step, zero_grad). Each is
-warmed up, then the median of --iters runs is printed in milliseconds.
+warmed up, then the medians of --iters runs are printed in milliseconds: wall
+time and process CPU time (with --threads 1 the CPU time is the work itself,
+which other load on the machine barely changes).
 
 Needs Debian's python3-torch, python3-torchvision and OpenBLAS
 (tools/bench/install-torch.sh). Debian's torch runs convolution backward
@@ -76,14 +78,16 @@ class AVClassifier(torch.nn.Module):
 
 
 def median_ms(fn, warmup, iters):
+    """Median wall time and median process CPU time of fn, in milliseconds."""
     for _ in range(warmup):
         fn()
-    times = []
+    wall, cpu = [], []
     for _ in range(iters):
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.process_time()
         fn()
-        times.append((time.perf_counter() - t0) * 1e3)
-    return statistics.median(times)
+        wall.append((time.perf_counter() - t0) * 1e3)
+        cpu.append((time.process_time() - c0) * 1e3)
+    return statistics.median(wall), statistics.median(cpu)
 
 
 def blas_library():
@@ -112,11 +116,12 @@ def main():
         opt.zero_grad(set_to_none=True)
 
     model.eval()
-    fwd = median_ms(forward, ARGS.warmup, ARGS.iters)
+    fwd, fwd_cpu = median_ms(forward, ARGS.warmup, ARGS.iters)
     model.train()
-    stp = median_ms(step, ARGS.warmup, ARGS.iters)
+    stp, stp_cpu = median_ms(step, ARGS.warmup, ARGS.iters)
     print(f"pytorch {torch.__version__} threads={ARGS.threads} batch={ARGS.batch} blas={blas_library()}")
-    print(f"pytorch forward {fwd:.1f} ms, step {stp:.1f} ms, step/forward {stp / fwd:.2f} (median of {ARGS.iters})")
+    print(f"pytorch forward {fwd:.1f} ms ({fwd_cpu:.1f} cpu-ms), step {stp:.1f} ms ({stp_cpu:.1f} cpu-ms), "
+          f"step/forward {stp / fwd:.2f} (medians of {ARGS.iters})")
 
 
 if __name__ == "__main__":
