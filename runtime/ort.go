@@ -77,6 +77,10 @@ func Init() error {
 type Options struct {
 	// Threads is the intra-op thread count; 0 lets ORT choose.
 	Threads int
+	// Profile, when set, makes ONNX Runtime write a per-node timing profile
+	// (Chrome trace JSON) to a file named with this prefix when the session
+	// closes.
+	Profile string
 }
 
 // Session is one ONNX graph loaded in ONNX Runtime, with its input and output
@@ -102,6 +106,11 @@ func NewSession(model []byte, inputs, outputs []string, opt Options) (*Session, 
 			return nil, err
 		}
 		if err := so.SetInterOpNumThreads(1); err != nil {
+			return nil, err
+		}
+	}
+	if opt.Profile != "" {
+		if err := so.EnableProfiling(opt.Profile); err != nil {
 			return nil, err
 		}
 	}

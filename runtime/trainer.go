@@ -55,6 +55,10 @@ type TrainOptions struct {
 	// SkipBad drops training samples that fail to read instead of stopping
 	// the run; each epoch's log line lists them.
 	SkipBad bool
+	// Profile, when set, has ONNX Runtime write a per-node timing profile of
+	// every graph (Chrome trace JSON, file names starting with Profile) when
+	// the run ends.
+	Profile string
 }
 
 // Result is what a training run reports; results.json holds it.
@@ -209,7 +213,7 @@ func newTrainer(p *compile.Plan, data datasets.Dataset, sched methods.Schedule, 
 	if opt.Threads > 0 {
 		threads = opt.Threads
 	}
-	if t.pr, err = Load(p, Options{Threads: threads}); err != nil {
+	if t.pr, err = Load(p, Options{Threads: threads, Profile: opt.Profile}); err != nil {
 		return nil, err
 	}
 	t.run = &trainRun{pr: t.pr, seed: m.Train.Seed, stepsPerEpoch: int(m.StepsPerEpoch())}

@@ -24,13 +24,14 @@ func runTrain(args []string, stdout io.Writer) error {
 	quiet := fs.Bool("quiet", false, "print only the final summary")
 	workers := fs.Int("workers", 0, "goroutines reading training samples (0: one per CPU)")
 	skipBad := fs.Bool("skip-bad", false, "drop training samples that fail to read (listed in log.jsonl) instead of stopping")
+	profile := fs.String("profile", "", "write ONNX Runtime's per-node timing profiles (Chrome trace JSON) to files starting with PREFIX")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
 	var compileOnly []string
 	fs.Visit(func(f *pflag.Flag) {
 		switch f.Name {
-		case "out", "resume", "quiet", "threads", "data-root", "workers", "skip-bad":
+		case "out", "resume", "quiet", "threads", "data-root", "workers", "skip-bad", "profile":
 		default:
 			compileOnly = append(compileOnly, "--"+f.Name)
 		}
@@ -78,7 +79,7 @@ func runTrain(args []string, stdout io.Writer) error {
 	if err != nil {
 		return err
 	}
-	opt := runtime.TrainOptions{OutDir: *out, Threads: ef.threads, Resume: *resume != "", Workers: *workers, SkipBad: *skipBad}
+	opt := runtime.TrainOptions{OutDir: *out, Threads: ef.threads, Resume: *resume != "", Workers: *workers, SkipBad: *skipBad, Profile: *profile}
 	if !opt.Resume {
 		cfg, err := experiment.EffectiveConfig(&plan.Manifest)
 		if err != nil {

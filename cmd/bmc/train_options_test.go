@@ -42,3 +42,39 @@ func TestTrainRecordsDroppedRows(t *testing.T) {
 		t.Errorf("problems %+v", problems)
 	}
 }
+
+// --profile leaves ONNX Runtime's per-node timings of the training graph.
+func TestTrainWritesORTProfiles(t *testing.T) {
+	dir := t.TempDir()
+	prefix := filepath.Join(dir, "prof", "run")
+	if err := os.MkdirAll(filepath.Dir(prefix), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := bmc(t, "train", "--method", "baseline", "--dataset", "synth-av", "--data", "train=64,val=16,test=16",
+		"--epochs", "1", "--threads", "1", "--quiet", "--profile", prefix, "--out", filepath.Join(dir, "run")); err != nil {
+		t.Fatal(err)
+	}
+	files, _ := filepath.Glob(prefix + "*.json")
+	var trainNodes int
+	for _, f := range files {
+		data, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var events []struct {
+			Cat  string `json:"cat"`
+			Name string `json:"name"`
+		}
+		if err := json.Unmarshal(data, &events); err != nil {
+			t.Fatalf("%s: %v", f, err)
+		}
+		for _, e := range events {
+			if e.Cat == "Node" && strings.HasPrefix(e.Name, "backward/") {
+				trainNodes++
+			}
+		}
+	}
+	if trainNodes == 0 {
+		t.Errorf("no profile with backward nodes among %v", files)
+	}
+}
