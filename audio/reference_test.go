@@ -131,8 +131,8 @@ func computeCase(t *testing.T, c referenceCase, clip *Clip) []float32 {
 	case "fbank":
 		opts := KineticsSoundsFbank()
 		opts.Window = c.Window
-		fb, err := NewFbank(clip.Rate, opts)
-		if err != nil {
+		var fb *Fbank
+		if fb, err = NewFbank(clip.Rate, opts); err != nil {
 			t.Fatal(err)
 		}
 		m, err = fb.Compute(clip.Mono())
