@@ -84,6 +84,18 @@ func requireFloat(in []*Value) error {
 	return nil
 }
 
+// floatOperands checks the input count and that the inputs are floats of
+// one type.
+func floatOperands(in []*Value, min, max int) error {
+	if err := arity(in, min, max); err != nil {
+		return err
+	}
+	if err := sameDType(in); err != nil {
+		return err
+	}
+	return requireFloat(in)
+}
+
 // normAxis maps a possibly negative axis into [0, rank).
 func normAxis(axis int64, rank int) (int, error) {
 	if axis < -int64(rank) || axis >= int64(rank) {

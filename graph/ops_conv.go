@@ -97,6 +97,22 @@ func WindowOf(a Attrs, kernel []int64) (Window, error) {
 	return w, nil
 }
 
+// convOperands checks the float input, weight and optional bias of Conv and
+// ConvTranspose: an N×C×spatial input and a weight of the same rank.
+func convOperands(in []*Value) (x, w Shape, err error) {
+	if err := floatOperands(in, 2, 3); err != nil {
+		return nil, nil, err
+	}
+	x, w = in[0].shape, in[1].shape
+	if err := spatialInput(in[0]); err != nil {
+		return nil, nil, err
+	}
+	if w.Rank() != x.Rank() {
+		return nil, nil, fmt.Errorf("weight has rank %d, the input has rank %d", w.Rank(), x.Rank())
+	}
+	return x, w, nil
+}
+
 // spatialInput checks an N×C×spatial input with 1 to 3 spatial axes.
 func spatialInput(x *Value) error {
 	if r := x.shape.Rank(); r < 3 || r > 5 {
@@ -106,21 +122,9 @@ func spatialInput(x *Value) error {
 }
 
 func convShape(in []*Value, a Attrs, _ int) ([]outInfo, error) {
-	if err := arity(in, 2, 3); err != nil {
+	x, w, err := convOperands(in)
+	if err != nil {
 		return nil, err
-	}
-	if err := sameDType(in); err != nil {
-		return nil, err
-	}
-	if err := requireFloat(in); err != nil {
-		return nil, err
-	}
-	x, w := in[0].shape, in[1].shape
-	if err := spatialInput(in[0]); err != nil {
-		return nil, err
-	}
-	if w.Rank() != x.Rank() {
-		return nil, fmt.Errorf("weight has rank %d, the input has rank %d", w.Rank(), x.Rank())
 	}
 	group := a.Int("group", 1)
 	if group < 1 || x[1]%group != 0 || w[0]%group != 0 {
@@ -148,21 +152,9 @@ func convShape(in []*Value, a Attrs, _ int) ([]outInfo, error) {
 }
 
 func convTransposeShape(in []*Value, a Attrs, _ int) ([]outInfo, error) {
-	if err := arity(in, 2, 3); err != nil {
+	x, w, err := convOperands(in)
+	if err != nil {
 		return nil, err
-	}
-	if err := sameDType(in); err != nil {
-		return nil, err
-	}
-	if err := requireFloat(in); err != nil {
-		return nil, err
-	}
-	x, w := in[0].shape, in[1].shape
-	if err := spatialInput(in[0]); err != nil {
-		return nil, err
-	}
-	if w.Rank() != x.Rank() {
-		return nil, fmt.Errorf("weight has rank %d, the input has rank %d", w.Rank(), x.Rank())
 	}
 	if a.Ints("output_shape") != nil {
 		return nil, fmt.Errorf("output_shape is not supported: give explicit pads and output_padding")

@@ -13,13 +13,7 @@ func matmulRule() map[string]ruleFunc {
 }
 
 func matmulShape(in []*Value, _ Attrs, _ int) ([]outInfo, error) {
-	if err := arity(in, 2, 2); err != nil {
-		return nil, err
-	}
-	if err := sameDType(in); err != nil {
-		return nil, err
-	}
-	if err := requireFloat(in); err != nil {
+	if err := floatOperands(in, 2, 2); err != nil {
 		return nil, err
 	}
 	a, b := in[0].shape, in[1].shape
@@ -38,13 +32,7 @@ func matmulShape(in []*Value, _ Attrs, _ int) ([]outInfo, error) {
 }
 
 func gemmShape(in []*Value, a Attrs, _ int) ([]outInfo, error) {
-	if err := arity(in, 2, 3); err != nil {
-		return nil, err
-	}
-	if err := sameDType(in); err != nil {
-		return nil, err
-	}
-	if err := requireFloat(in); err != nil {
+	if err := floatOperands(in, 2, 3); err != nil {
 		return nil, err
 	}
 	sa, sb := in[0].shape, in[1].shape
