@@ -108,8 +108,8 @@ func newMLP(spec EncoderSpec) (Encoder, error) {
 		return nil, err
 	}
 	dropout := spec.Options.Float("dropout", 0)
-	if dropout < 0 || dropout >= 1 {
-		return nil, fmt.Errorf("encoder mlp: option dropout is %v, want a probability in [0, 1)", dropout)
+	if err := checkDropout(spec.Kind, "dropout", dropout); err != nil {
+		return nil, err
 	}
 	if spec.Out < 1 {
 		return nil, fmt.Errorf("encoder out is %d, want ≥ 1", spec.Out)
@@ -153,6 +153,23 @@ func (e mlp) Forward(c *Ctx, prefix string, x *graph.Value) (*graph.Value, error
 		}
 	}
 	return h, nil
+}
+
+// checkDropout rejects a dropout option outside [0, 1).
+func checkDropout(kind, key string, p float64) error {
+	if p < 0 || p >= 1 {
+		return fmt.Errorf("encoder %s: option %s is %v, want a probability in [0, 1)", kind, key, p)
+	}
+	return nil
+}
+
+// checkOut accepts an unset spec.Out or one equal to the width the
+// backbone's options give.
+func checkOut(spec EncoderSpec, width int64, option string) error {
+	if spec.Out != 0 && spec.Out != width {
+		return fmt.Errorf("encoder %s: out is %d but the features are %d wide (set option %s instead)", spec.Kind, spec.Out, width, option)
+	}
+	return nil
 }
 
 // LinearParams are nn.Linear(in, out)'s weight [out, in] and bias [out],

@@ -100,19 +100,3 @@ func (e transformer) layer(c *Ctx, p string, q, kv *graph.Value) *graph.Value {
 	return LayerNorm(c, p+"norm2.", g.Add(x, c.Dropout(f, e.dropout)), 1e-5)
 }
 
-// checkDropout rejects a dropout option outside [0, 1).
-func checkDropout(kind, key string, p float64) error {
-	if p < 0 || p >= 1 {
-		return fmt.Errorf("encoder %s: option %s is %v, want a probability in [0, 1)", kind, key, p)
-	}
-	return nil
-}
-
-// checkOut accepts an unset spec.Out or one equal to the width the
-// backbone's options give.
-func checkOut(spec EncoderSpec, width int64, option string) error {
-	if spec.Out != 0 && spec.Out != width {
-		return fmt.Errorf("encoder %s: out is %d but the features are %d wide (set option %s instead)", spec.Kind, spec.Out, width, option)
-	}
-	return nil
-}
