@@ -99,4 +99,3 @@ func (e transformer) layer(c *Ctx, p string, q, kv *graph.Value) *graph.Value {
 	f = linearTokens(g, f, c.Param(p+"linear2.weight"), c.Param(p+"linear2.bias"))
 	return LayerNorm(c, p+"norm2.", g.Add(x, c.Dropout(f, e.dropout)), 1e-5)
 }
-
