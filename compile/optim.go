@@ -177,20 +177,19 @@ func (o OptimizerConfig) Apply(g *graph.Graph, p, grad *graph.Value, slots []*gr
 		denom := g.Add(g.Div(g.Sqrt(v), in[AdamBias2SqrtInput]), c(o.Eps))
 		return g.Sub(p, g.Mul(in[AdamStepSizeInput], g.Div(m, denom))), []*graph.Value{m, v}
 	}
-	terms := []*graph.Value{grad}
+	d := grad
 	if o.WeightDecay != 0 {
-		terms = append(terms, g.Mul(p, c(o.WeightDecay)))
+		d = g.Add(d, g.Mul(p, c(o.WeightDecay)))
 	}
-	if o.Momentum == 0 {
-		return g.Sub(p, g.Mul(g.Sum(terms...), lr)), nil
+	var newSlots []*graph.Value
+	if o.Momentum != 0 {
+		buf := g.Add(g.Mul(slots[0], c(o.Momentum)), d)
+		newSlots = append(newSlots, buf)
+		if o.Nesterov {
+			d = g.Add(d, g.Mul(buf, c(o.Momentum)))
+		} else {
+			d = buf
+		}
 	}
-	// buf = momentum·buf + (grad + wd·p): one Sum, which adds left to right,
-	// gives PyTorch's rounding ((grad + wd·p) first) with one pass less over
-	// the parameters than separate Adds.
-	buf := g.Sum(append(terms, g.Mul(slots[0], c(o.Momentum)))...)
-	d := buf
-	if o.Nesterov {
-		d = g.Add(g.Sum(terms...), g.Mul(buf, c(o.Momentum)))
-	}
-	return g.Sub(p, g.Mul(d, lr)), []*graph.Value{buf}
+	return g.Sub(p, g.Mul(d, lr)), newSlots
 }
