@@ -127,7 +127,12 @@ func GradientsWithSeed(g *graph.Graph, y, seed *graph.Value, wrt []*graph.Value)
 		case 1:
 			return c[0]
 		}
-		s := g.Sum(c...)
+		// A chain of Adds rather than one Sum: ONNX Runtime spreads Add over
+		// its threads and runs Sum on one.
+		s := c[0]
+		for _, x := range c[1:] {
+			s = g.Add(s, x)
+		}
 		contrib[v] = []*graph.Value{s}
 		return s
 	}
