@@ -111,11 +111,11 @@ func newSampleBuffer(mod datasets.Modality) datasets.Buffer {
 // Evaluate runs a predictor over every sample of a split (the last batch is
 // padded and the padding ignored).
 func Evaluate(p Predictor, split datasets.Split, spec datasets.Spec, keep []float32) (SplitMetrics, error) {
-	r, err := evaluateMasks(p, split, spec, [][]float32{keep})
+	e, err := newEvaluator(p, split, spec)
 	if err != nil {
 		return SplitMetrics{}, err
 	}
-	return r[0], nil
+	return e.evaluate(keep)
 }
 
 // splitAccumulator gathers one evaluation pass's metrics.
@@ -125,9 +125,41 @@ type splitAccumulator struct {
 	ce    eval.CrossEntropy
 }
 
-// evaluateMasks evaluates every keep mask over a split, reading each batch
-// once (parallel workers) and running the predictor once per mask.
-func evaluateMasks(p Predictor, split datasets.Split, spec datasets.Spec, masks [][]float32) ([]SplitMetrics, error) {
+// evaluator evaluates a predictor over one split, read in order by a loader
+// it keeps, so repeated passes (the trainer's validation every epoch) reuse
+// the loader's batch buffers.
+type evaluator struct {
+	p      Predictor
+	spec   datasets.Spec
+	loader *datasets.Loader
+	order  []int
+}
+
+func newEvaluator(p Predictor, split datasets.Split, spec datasets.Spec) (*evaluator, error) {
+	loader, err := datasets.NewLoader(split, spec, datasets.LoaderOptions{BatchSize: p.Batch().Size, Workers: goruntime.NumCPU()})
+	if err != nil {
+		return nil, err
+	}
+	order := make([]int, split.Len())
+	for i := range order {
+		order[i] = i
+	}
+	return &evaluator{p: p, spec: spec, loader: loader, order: order}, nil
+}
+
+// evaluate is one pass with a keep mask.
+func (e *evaluator) evaluate(keep []float32) (SplitMetrics, error) {
+	r, err := e.masks([][]float32{keep})
+	if err != nil {
+		return SplitMetrics{}, err
+	}
+	return r[0], nil
+}
+
+// masks evaluates every keep mask over the split, reading each batch once
+// (parallel workers) and running the predictor once per mask.
+func (e *evaluator) masks(masks [][]float32) ([]SplitMetrics, error) {
+	p, spec := e.p, e.spec
 	accs := make([]*splitAccumulator, len(masks))
 	for i := range accs {
 		accs[i] = &splitAccumulator{fused: eval.NewConfusion(p.Classes()), uni: map[string]*eval.Confusion{}}
@@ -136,15 +168,7 @@ func evaluateMasks(p Predictor, split datasets.Split, spec datasets.Spec, masks 
 		}
 	}
 	b := p.Batch()
-	loader, err := datasets.NewLoader(split, spec, datasets.LoaderOptions{BatchSize: b.Size, Workers: goruntime.NumCPU()})
-	if err != nil {
-		return nil, err
-	}
-	order := make([]int, split.Len())
-	for i := range order {
-		order[i] = i
-	}
-	batches, err := loader.Epoch(0, order)
+	batches, err := e.loader.Epoch(0, e.order)
 	if err != nil {
 		return nil, err
 	}
@@ -236,9 +260,20 @@ func CoalitionName(mods []string, mask int) string {
 }
 
 // MeasureImbalance evaluates the fused accuracy on every modality subset
-// (2ⁿ passes, v(∅) included as measured), then the Shapley values and I.
-func MeasureImbalance(p Predictor, split datasets.Split, spec datasets.Spec) (Imbalance, error) {
-	mods := p.Modalities()
+// (2ⁿ passes over one read of the split, v(∅) included as measured), then
+// the Shapley values and I. It also returns the metrics with every modality
+// kept, the subset pass that a plain evaluation would repeat.
+func MeasureImbalance(p Predictor, split datasets.Split, spec datasets.Spec) (SplitMetrics, Imbalance, error) {
+	e, err := newEvaluator(p, split, spec)
+	if err != nil {
+		return SplitMetrics{}, Imbalance{}, err
+	}
+	return e.imbalance()
+}
+
+// imbalance is MeasureImbalance over the evaluator's split.
+func (e *evaluator) imbalance() (SplitMetrics, Imbalance, error) {
+	mods := e.p.Modalities()
 	n := len(mods)
 	v := make([]float64, 1<<n)
 	res := Imbalance{Coalitions: map[string]float64{}, Shapley: map[string]float64{}}
@@ -249,9 +284,9 @@ func MeasureImbalance(p Predictor, split datasets.Split, spec datasets.Spec) (Im
 			masks[mask][i] = float32((mask >> i) & 1)
 		}
 	}
-	metrics, err := evaluateMasks(p, split, spec, masks)
+	metrics, err := e.masks(masks)
 	if err != nil {
-		return res, err
+		return SplitMetrics{}, res, err
 	}
 	for mask, m := range metrics {
 		v[mask] = m.Acc
@@ -259,7 +294,7 @@ func MeasureImbalance(p Predictor, split datasets.Split, spec datasets.Spec) (Im
 	}
 	phi, err := eval.Shapley(n, v)
 	if err != nil {
-		return res, err
+		return SplitMetrics{}, res, err
 	}
 	for i, m := range mods {
 		res.Shapley[m] = phi[i]
@@ -267,7 +302,8 @@ func MeasureImbalance(p Predictor, split datasets.Split, spec datasets.Spec) (Im
 	if d, ok := eval.Imbalance(phi); ok {
 		res.Degree = &d
 	}
-	return res, nil
+	// The last mask keeps every modality.
+	return metrics[len(metrics)-1], res, nil
 }
 
 // planPredictor runs a program's evaluation graph.

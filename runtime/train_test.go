@@ -145,9 +145,12 @@ func TestExportedModelMatchesTrainerEvaluation(t *testing.T) {
 			t.Errorf("%s accuracy: model.onnx %v, trainer %v", mod, got.ModalityAcc[mod], acc)
 		}
 	}
-	imb, err := runtime.MeasureImbalance(m, test, d.Spec())
+	all, imb, err := runtime.MeasureImbalance(m, test, d.Spec())
 	if err != nil {
 		t.Fatal(err)
+	}
+	if all.Acc != got.Acc || all.F1 != got.F1 || all.Loss != got.Loss {
+		t.Errorf("the all-modalities pass of MeasureImbalance (acc %v F1 %v loss %v) differs from Evaluate's (acc %v F1 %v loss %v)", all.Acc, all.F1, all.Loss, got.Acc, got.F1, got.Loss)
 	}
 	for k, v := range res.Imbalance.Coalitions {
 		if imb.Coalitions[k] != v {

@@ -149,6 +149,7 @@ type trainer struct {
 	test       datasets.Split
 	batch      *Batch
 	loader     *datasets.Loader
+	valEval    *evaluator
 	report     flops.Report
 	logf       *os.File
 	state      RunState
@@ -230,6 +231,10 @@ func newTrainer(p *compile.Plan, data datasets.Dataset, sched methods.Schedule, 
 		t.close()
 		return nil, err
 	}
+	if t.valEval, err = newEvaluator(t.pr.Predictor(), t.val, t.spec); err != nil {
+		t.close()
+		return nil, err
+	}
 	t.keepAll = ones(len(m.ModalityNames()))
 	t.stateShape = map[string][]int64{}
 	for _, s := range m.State {
@@ -281,7 +286,7 @@ func (t *trainer) epoch(epoch int) error {
 	if err := t.checkFinite(fmt.Sprintf("epoch %d", epoch)); err != nil {
 		return err
 	}
-	val, err := Evaluate(t.pr.Predictor(), t.val, t.spec, t.keepAll)
+	val, err := t.valEval.evaluate(t.keepAll)
 	if err != nil {
 		return fmt.Errorf("epoch %d: validation: %w", epoch, err)
 	}
@@ -430,14 +435,10 @@ func (t *trainer) finish() (*Result, error) {
 	res := &Result{Method: m.Method, Hyper: m.Hyper, Dataset: t.spec.Name, Protocol: m.Train.Protocol, Epochs: m.Train.Epochs,
 		BestEpoch: t.state.BestEpoch, TrainingFLOPs: t.report.Training.Total}
 	var err error
-	pred := t.pr.Predictor()
-	if res.Validation, err = Evaluate(pred, t.val, t.spec, t.keepAll); err != nil {
+	if res.Validation, err = t.valEval.evaluate(t.keepAll); err != nil {
 		return nil, err
 	}
-	if res.Test, err = Evaluate(pred, t.test, t.spec, t.keepAll); err != nil {
-		return nil, err
-	}
-	if res.Imbalance, err = MeasureImbalance(pred, t.test, t.spec); err != nil {
+	if res.Test, res.Imbalance, err = MeasureImbalance(t.pr.Predictor(), t.test, t.spec); err != nil {
 		return nil, err
 	}
 	if err := Export(t.plan, t.bestState, filepath.Join(t.opt.OutDir, ModelFile)); err != nil {

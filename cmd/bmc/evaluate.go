@@ -85,14 +85,7 @@ func runEval(args []string, stdout io.Writer) error {
 		return err
 	}
 	rep := evalReport{Source: src, Dataset: data.Spec().Name, Split: *split}
-	keep := make([]float32, len(pred.Modalities()))
-	for i := range keep {
-		keep[i] = 1
-	}
-	if rep.Metrics, err = runtime.Evaluate(pred, sp, data.Spec(), keep); err != nil {
-		return err
-	}
-	if rep.Imbalance, err = runtime.MeasureImbalance(pred, sp, data.Spec()); err != nil {
+	if rep.Metrics, rep.Imbalance, err = runtime.MeasureImbalance(pred, sp, data.Spec()); err != nil {
 		return err
 	}
 	if *out != "" {
