@@ -45,69 +45,6 @@ type Imbalance struct {
 	Degree *float64 `json:"imbalance_degree,omitempty"`
 }
 
-// FillRows reads samples idx of split into the batch's first len(idx) rows
-// and zeroes the rest. Modalities the model does not use are read into
-// scratch buffers.
-func FillRows(split datasets.Split, spec datasets.Spec, b *Batch, idx []int) error {
-	if len(idx) > b.Size {
-		return fmt.Errorf("%d samples for a batch of %d", len(idx), b.Size)
-	}
-	bufs := make([]datasets.Buffer, len(spec.Modalities))
-	scratch := make([]datasets.Buffer, len(spec.Modalities))
-	for i, mod := range spec.Modalities {
-		if b.Data[mod.Name] == nil {
-			scratch[i] = newSampleBuffer(mod)
-		}
-	}
-	for row, sample := range idx {
-		for i, mod := range spec.Modalities {
-			n := mod.Size()
-			if t := b.Data[mod.Name]; t != nil {
-				bufs[i] = datasets.Buffer{F32: rows(t.F32, row, n), I64: rows(t.I64, row, n)}
-			} else {
-				bufs[i] = scratch[i]
-			}
-		}
-		label, err := split.Read(sample, bufs)
-		if err != nil {
-			return fmt.Errorf("dataset %s: sample %d: %w", spec.Name, sample, err)
-		}
-		if label < 0 || int(label) >= spec.Classes {
-			return fmt.Errorf("dataset %s: sample %d has label %d, outside [0, %d)", spec.Name, sample, label, spec.Classes)
-		}
-		b.Labels.I64[row] = label
-	}
-	for _, mod := range spec.Modalities {
-		if t := b.Data[mod.Name]; t != nil {
-			if t.F32 != nil {
-				clear(t.F32[len(idx)*mod.Size():])
-			}
-			if t.I64 != nil {
-				clear(t.I64[len(idx)*mod.Size():])
-			}
-		}
-	}
-	clear(b.Labels.I64[len(idx):])
-	return nil
-}
-
-// rows is row r of a batch tensor's data with n elements per row (nil for a
-// nil slice: the tensor holds the other element type).
-func rows[T any](data []T, r, n int) []T {
-	if data == nil {
-		return nil
-	}
-	return data[r*n : (r+1)*n]
-}
-
-// newSampleBuffer allocates one sample of a modality.
-func newSampleBuffer(mod datasets.Modality) datasets.Buffer {
-	if mod.Int {
-		return datasets.Buffer{I64: make([]int64, mod.Size())}
-	}
-	return datasets.Buffer{F32: make([]float32, mod.Size())}
-}
-
 // Evaluate runs a predictor over every sample of a split (the last batch is
 // padded and the padding ignored).
 func Evaluate(p Predictor, split datasets.Split, spec datasets.Spec, keep []float32) (SplitMetrics, error) {

@@ -40,9 +40,7 @@ func stepProgram(t *testing.T, p *compile.Plan, d datasets.Dataset) (*runtime.Pr
 		if err != nil {
 			t.Fatal(err)
 		}
-		if err := runtime.FillRows(train, d.Spec(), b, idx); err != nil {
-			t.Fatal(err)
-		}
+		fillRows(t, train, d.Spec(), b, idx)
 	}
 	b, _ := pr.BatchOf("train")
 	return pr, snapshot(t, pr), append([]int64{}, b.Labels.I64...)

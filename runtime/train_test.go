@@ -187,9 +187,7 @@ func compareLogits(t *testing.T, a, b runtime.Predictor, split datasets.Split, s
 		p runtime.Predictor
 		b *runtime.Batch
 	}{{a, ba}, {b, bb}} {
-		if err := runtime.FillRows(split, spec, pair.b, idx); err != nil {
-			t.Fatal(err)
-		}
+		fillRows(t, split, spec, pair.b, idx)
 	}
 	la, ua, err := a.Predict([]float32{1, 0})
 	if err != nil {
