@@ -183,12 +183,7 @@ func (s *Step) Forward(mode nn.Mode, keep []string) (nn.Outputs, error) {
 // random declares a random input of this graph; the runtime fills it from
 // the run's seed and the step number before every run.
 func (s *Step) random(shape graph.Shape, d nn.Distribution) *graph.Value {
-	n := 0
-	for _, io := range s.info.Inputs {
-		if io.Kind == IORandom {
-			n++
-		}
-	}
+	n := len(s.info.Random)
 	v := s.G.Input(fmt.Sprintf("random/%d", n), graph.Float32, shape)
 	io := ioOf(v, IORandom, fmt.Sprintf("%s/%d", s.info.Name, n))
 	s.info.Inputs = append(s.info.Inputs, io)

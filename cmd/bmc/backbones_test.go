@@ -4,8 +4,6 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
-
-	"bmc/graph/nn"
 )
 
 // Every backbone kind trains end to end from the CLI on the synthetic data
@@ -27,9 +25,6 @@ func TestBackbonesTrainFromTheCLI(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			if tc.name == "resnet18" && !hasEncoder("resnet18") {
-				t.Skip("resnet18 is not registered yet")
-			}
 			run := filepath.Join(t.TempDir(), "run")
 			args := append([]string{"train", "--method", "baseline", "--dataset", tc.dataset, "--epochs", "2", "--batch-size", "8",
 				"--eval-batch-size", "8", "--threads", "1", "--quiet", "--out", run}, tc.args...)
@@ -54,13 +49,4 @@ func TestBackbonesTrainFromTheCLI(t *testing.T) {
 			}
 		})
 	}
-}
-
-func hasEncoder(kind string) bool {
-	for _, k := range nn.EncoderKinds() {
-		if k == kind {
-			return true
-		}
-	}
-	return false
 }

@@ -86,15 +86,19 @@ func runTrain(args []string, stdout io.Writer) error {
 			return err
 		}
 		opt.Files = map[string][]byte{ConfigFile: cfg}
-		if pl, ok := data.(datasets.ProblemLister); ok && len(pl.Problems()) > 0 {
+		var problems []datasets.Problem
+		if pl, ok := data.(datasets.ProblemLister); ok {
+			problems = pl.Problems()
+		}
+		if len(problems) > 0 {
 			// Rows the dataset dropped while indexing, as the reference drops
 			// them silently: kept with the run, and counted on the terminal.
-			js, err := json.MarshalIndent(pl.Problems(), "", "  ")
+			js, err := json.MarshalIndent(problems, "", "  ")
 			if err != nil {
 				return err
 			}
 			opt.Files[ProblemsFile] = append(js, '\n')
-			fmt.Fprintf(stdout, "dataset %s: %d rows dropped while indexing (listed in %s)\n", plan.Manifest.Dataset.Name, len(pl.Problems()), ProblemsFile)
+			fmt.Fprintf(stdout, "dataset %s: %d rows dropped while indexing (listed in %s)\n", plan.Manifest.Dataset.Name, len(problems), ProblemsFile)
 		}
 	}
 	if !*quiet {

@@ -136,19 +136,21 @@ func New(spec ModelSpec) (*Model, error) {
 	}
 	m.params = append(m.params, LinearParams("fusion_module.fc_out.", featTotal, spec.Classes)...)
 	for _, p := range m.params {
-		if err := m.checkName(names, p.Name, p.Init); err != nil {
+		if err := checkName(names, p.Name, p.Init); err != nil {
 			return nil, err
 		}
 	}
 	for _, b := range m.buffers {
-		if err := m.checkName(names, b.Name, b.Init); err != nil {
+		if err := checkName(names, b.Name, b.Init); err != nil {
 			return nil, err
 		}
 	}
 	return m, nil
 }
 
-func (m *Model) checkName(names map[string]bool, name string, init Init) error {
+// checkName rejects a tensor name already in names, or an init rule that
+// cannot draw, and records the name.
+func checkName(names map[string]bool, name string, init Init) error {
 	if names[name] {
 		return fmt.Errorf("model: tensor name %s is used twice", name)
 	}
