@@ -1,9 +1,7 @@
 package nn_test
 
 import (
-	"encoding/json"
 	"math"
-	"os"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -32,14 +30,8 @@ type resnetFixture struct {
 func readResNetFixture(t *testing.T, name string) resnetFixture {
 	t.Helper()
 	path := filepath.Join("testdata", "resnet", name+".json")
-	data, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatal(err)
-	}
 	var f resnetFixture
-	if err := json.Unmarshal(data, &f); err != nil {
-		t.Fatalf("%s: %v", path, err)
-	}
+	readJSON(t, path, &f)
 	if int64(len(f.Eval)) != f.Batch*nn.ResNet18Features || len(f.Train) != len(f.Eval) {
 		t.Fatalf("%s: %d eval and %d train values for batch %d", path, len(f.Eval), len(f.Train), f.Batch)
 	}

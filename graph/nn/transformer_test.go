@@ -1,7 +1,6 @@
 package nn_test
 
 import (
-	"encoding/json"
 	"math"
 	"os"
 	"path/filepath"
@@ -36,14 +35,8 @@ type keyShape struct {
 func readFixture(t *testing.T, kind string) transformerFixture {
 	t.Helper()
 	path := filepath.Join("testdata", "transformer", kind+".json")
-	data, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatal(err)
-	}
 	var f transformerFixture
-	if err := json.Unmarshal(data, &f); err != nil {
-		t.Fatalf("%s: %v", path, err)
-	}
+	readJSON(t, path, &f)
 	if f.Kind != kind || len(f.Keys) == 0 || len(f.Output) == 0 {
 		t.Fatalf("%s: kind %q, %d keys, %d outputs: not a %s fixture", path, f.Kind, len(f.Keys), len(f.Output), kind)
 	}
