@@ -23,7 +23,7 @@ func TestTrainRecordsDroppedRows(t *testing.T) {
 	}
 	run := filepath.Join(t.TempDir(), "run")
 	out, err := bmc(t, "train", "--method", "baseline", "--dataset", "cremad", "--data-root", root, "--data", "size=16,val_fraction=0.34",
-		"--encoder", "mlp:8,4", "--epochs", "1", "--batch-size", "2", "--threads", "1", "--out", run)
+		"--encoder", "mlp:8,4", "--epochs", "1", "--batch-size", "2", "--threads", "1", "--workers", "2", "--skip-bad", "--out", run)
 	if err != nil {
 		t.Fatal(err)
 	}
