@@ -27,11 +27,14 @@ import (
 // it up.
 type agm struct{}
 
+// agmEntry is the registry row of the method.
+func agmEntry() entry { return entry{info: agmInfo(), method: agm{}} }
+
 func agmInfo() Info {
 	return Info{Name: "agm", Display: "AGM", Category: CategoryOptimization, Indicator: "performance score", PaperModalities: 3, MaxModalities: 3,
 		Domains: "CV, NLP, Audio", Citation: "Li et al. 2023", Cost: "1F + (2ⁿ−1)Fe + 1BW",
 		Params: []Param{
-			float("alpha", "0.1", "modulation strength α"),
+			float("alpha", "0.1", "modulation strength α").atLeast(0),
 			{Name: "compat", Default: "false", Kind: "bool", Doc: "the reference's literal AGM: no empty-coalition term in ψ_m and ratios from s_m − s̄"},
 		}}
 }

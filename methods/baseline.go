@@ -9,6 +9,9 @@ import (
 // baseline trains the multimodal model jointly with CE(z, y) (spec §4.0).
 type baseline struct{}
 
+// baselineEntry is the registry row of the method.
+func baselineEntry() entry { return entry{info: baselineInfo(), method: baseline{}} }
+
 func baselineInfo() Info {
 	return Info{Name: "baseline", Display: "Baseline", Category: CategoryReference, Indicator: "N/A", MaxModalities: 3,
 		Domains: "CV, NLP, Audio", Citation: "joint training, concat fusion", Cost: "1F + 1BW"}

@@ -21,11 +21,14 @@ import (
 // schedule switches the window and draws the noise.
 type ogm struct{}
 
+// ogmEntry is the registry row of the method.
+func ogmEntry() entry { return entry{info: ogmInfo(), method: ogm{}} }
+
 func ogmInfo() Info {
 	return Info{Name: "ogm", Display: "OGM", Category: CategoryOptimization, Indicator: "performance score", PaperModalities: 2, MaxModalities: 3,
 		Domains: "CV, Audio", Citation: "Peng et al. 2022b", Cost: "1F + 1BW (+ noise)",
 		Params: append([]Param{
-			float("alpha", "0.3", "modulation strength α"),
+			float("alpha", "0.3", "modulation strength α").atLeast(0),
 			{Name: "method", Default: "OGM_GE", Kind: "choice", Choices: []string{"OGM_GE", "OGM", "OGM_GE3"}, Doc: "OGM_GE adds noise; OGM_GE3 uses the mean pairwise ratio for 3 modalities"},
 			{Name: "compat", Default: "false", Kind: "bool", Doc: "3 modalities: apply cos() to the logits before the score, as the reference does"},
 		}, window("10")...)}

@@ -1,6 +1,7 @@
 package methods_test
 
 import (
+	"math"
 	"strings"
 	"testing"
 
@@ -165,7 +166,11 @@ func TestResolveErrors(t *testing.T) {
 		{"ogm", map[string]string{"beta": "1"}, []string{`"beta"`, "alpha, method, compat, modulation_starts, modulation_ends"}},
 		{"agm", map[string]string{"modulation_starts": "1"}, []string{`"modulation_starts"`, "alpha, compat"}},
 		{"baseline", map[string]string{"alpha": "1"}, []string{"baseline", "takes no hyperparameters", `"alpha"`}},
-		{"ogm", map[string]string{"alpha": "strong"}, []string{"alpha", `"strong"`, "a number"}},
+		{"ogm", map[string]string{"alpha": "strong"}, []string{"alpha", `"strong"`, "a finite number"}},
+		{"ogm", map[string]string{"alpha": "Inf"}, []string{"alpha", `"Inf"`, "a finite number"}},
+		{"ogm", map[string]string{"alpha": "NaN"}, []string{"alpha", `"NaN"`, "a finite number"}},
+		{"agm", map[string]string{"alpha": "-1"}, []string{"alpha", `"-1"`, "a number in [0, ∞)"}},
+		{"ogm", map[string]string{"modulation_starts": "-2"}, []string{"modulation_starts", `"-2"`, "an integer in [0, ∞)"}},
 		{"ogm", map[string]string{"modulation_starts": "1.5"}, []string{"modulation_starts", `"1.5"`, "an integer"}},
 		{"agm", map[string]string{"compat": "maybe"}, []string{"compat", `"maybe"`, "true or false"}},
 		{"ogm", map[string]string{"method": "OGM_XL"}, []string{"method", `"OGM_XL"`, "one of OGM_GE, OGM, OGM_GE3"}},
@@ -247,6 +252,43 @@ func TestMultimodalMethodsRejectModalityCounts(t *testing.T) {
 			if !tc.ok && (err == nil || !strings.Contains(err.Error(), "2 or 3 modalities")) {
 				t.Errorf("%s.Model with %d modalities: error %v, want one saying it takes 2 or 3", name, len(tc.mods), err)
 			}
+		}
+	}
+}
+
+func TestRangeContains(t *testing.T) {
+	inf := math.Inf(1)
+	tests := []struct {
+		r    methods.Range
+		x    float64
+		want bool
+		str  string
+	}{
+		{methods.Range{Min: 0, Max: inf}, 0, true, "[0, ∞)"},
+		{methods.Range{Min: 0, Max: inf, MinOpen: true}, 0, false, "(0, ∞)"},
+		{methods.Range{Min: 0, Max: 1}, 1, true, "[0, 1]"},
+		{methods.Range{Min: 0, Max: 1, MaxOpen: true}, 1, false, "[0, 1)"},
+		{methods.Range{Min: 0, Max: 1}, -0.5, false, "[0, 1]"},
+	}
+	for _, tc := range tests {
+		if got := tc.r.Contains(tc.x); got != tc.want {
+			t.Errorf("%v.Contains(%v) = %v, want %v", tc.r, tc.x, got, tc.want)
+		}
+		if got := tc.r.String(); got != tc.str {
+			t.Errorf("String() = %q, want %q", got, tc.str)
+		}
+	}
+}
+
+// Every numeric default lies in its own range.
+func TestDefaultsResolve(t *testing.T) {
+	for _, info := range methods.All() {
+		raw := map[string]string{}
+		if info.Name == "unimodal" {
+			raw["modality"] = "audio"
+		}
+		if _, err := methods.Resolve(info, raw); err != nil {
+			t.Errorf("%s: defaults do not resolve: %v", info.Name, err)
 		}
 	}
 }

@@ -13,6 +13,7 @@ import (
 // fakeRun is the runtime side of a schedule: the plan's runtime inputs as
 // buffers, and the position in training.
 type fakeRun struct {
+	methods.Run        // what these tests do not call
 	epoch, step, steps int
 	inputs             map[string][]float32
 }
@@ -29,6 +30,7 @@ func newFakeRun(m *compile.Manifest) *fakeRun {
 
 func (r *fakeRun) Epoch() int         { return r.epoch }
 func (r *fakeRun) Step() int          { return r.step }
+func (r *fakeRun) Phase() int         { return 0 }
 func (r *fakeRun) GlobalStep() int64  { return int64(r.epoch*r.steps + r.step) }
 func (r *fakeRun) StepsPerEpoch() int { return r.steps }
 func (r *fakeRun) Rand(purpose string) *rand.Rand {

@@ -13,6 +13,9 @@ import (
 // of the paper's Figure 2.
 type unimodal struct{}
 
+// unimodalEntry is the registry row of the method.
+func unimodalEntry() entry { return entry{info: unimodalInfo(), method: unimodal{}} }
+
 func unimodalInfo() Info {
 	return Info{Name: "unimodal", Display: "Unimodal", Category: CategoryReference, Indicator: "N/A", MaxModalities: 1,
 		Domains: "CV, NLP, Audio", Citation: "one modality trained alone", Cost: "1U + 1BW_m",
