@@ -111,7 +111,19 @@ type Step struct {
 	done           bool
 }
 
-// NewStep starts a graph whose batch size is batch.
+// Graph roles.
+const (
+	// RoleTrain graphs update the training state (parameters through the
+	// optimizer, buffers, method state); they read a batch and its labels.
+	RoleTrain = "train"
+	// RoleEval is the evaluation forward: a batch and a modality keep mask.
+	RoleEval = "eval"
+	// RoleAux graphs are other passes a method makes (features, scores);
+	// they read a batch and its labels and may update method state.
+	RoleAux = "aux"
+)
+
+// NewStep starts a graph of a role whose batch size is batch.
 func (b *Builder) NewStep(name, role string, batch int) *Step {
 	g := graph.New(name)
 	s := &Step{G: g, b: b, Params: map[string]*graph.Value{}, Buffers: map[string]*graph.Value{},
@@ -133,7 +145,7 @@ func (b *Builder) NewStep(name, role string, batch int) *Step {
 		s.Data[mod.Name] = v
 		s.info.Inputs = append(s.info.Inputs, ioOf(v, IOData, mod.Name))
 	}
-	if role == "train" {
+	if role == RoleTrain || role == RoleAux {
 		s.Labels = g.Input("labels", graph.Int64, graph.Shape{int64(batch)})
 		s.info.Inputs = append(s.info.Inputs, ioOf(s.Labels, IOLabel, "labels"))
 	}
@@ -172,7 +184,7 @@ func (s *Step) Forward(mode nn.Mode, keep []string) (nn.Outputs, error) {
 			in[name] = s.G.Expand(s.G.ConstZero(v.DType()), v.Shape())
 		}
 	}
-	bind := nn.Bindings{Params: s.Params, Buffers: s.Buffers, Random: s.random}
+	bind := nn.Bindings{Params: s.Params, Buffers: s.Buffers, Random: s.random, Input: s.Input}
 	if mode == nn.Train && keep == nil && !s.buffersUpdated && len(s.Buffers) > 0 {
 		s.buffersUpdated = true
 		bind.UpdateBuffer = s.Update
@@ -302,9 +314,46 @@ func (s *Step) optimizerInput(name string) *graph.Value {
 	return v
 }
 
-// Add finishes a step graph and records how many times it runs per
-// optimizer step. Train graphs are the step graphs, in the order added.
+// Add finishes a graph and records how many times it runs per step. Train
+// graphs added here are the plan's step graphs, run on every batch in the
+// order added.
 func (b *Builder) Add(s *Step, runsPerStep int64) error {
+	if err := b.finishGraph(s); err != nil {
+		return err
+	}
+	if s.info.Role == RoleTrain {
+		b.plan.Manifest.StepGraphs = append(b.plan.Manifest.StepGraphs, s.info.Name)
+		b.plan.Manifest.Runs = append(b.plan.Manifest.Runs, Run{Graph: s.info.Name, Per: PerStep, Count: runsPerStep, Note: "training step"})
+	}
+	return nil
+}
+
+// AddGraph finishes a graph that is not one of the step graphs (a method's
+// schedule runs it: an auxiliary pass, a phase's train graph) and records
+// its runs; a run without a graph name is one of this graph's.
+func (b *Builder) AddGraph(s *Step, runs ...Run) error {
+	if err := b.finishGraph(s); err != nil {
+		return err
+	}
+	for _, r := range runs {
+		if r.Graph == "" {
+			r.Graph = s.info.Name
+		}
+		b.AddRuns(r)
+	}
+	return nil
+}
+
+// AddRuns records runs of a plan's graphs besides the step graphs' per-step
+// runs (the evaluation graph in a method's passes, say), for the FLOPs
+// count. The graphs may be added later; the manifest's validation checks
+// that they exist.
+func (b *Builder) AddRuns(runs ...Run) {
+	b.plan.Manifest.Runs = append(b.plan.Manifest.Runs, runs...)
+}
+
+// finishGraph checks a graph and puts it into the plan.
+func (b *Builder) finishGraph(s *Step) error {
 	if s.done {
 		return fmt.Errorf("graph %s was added twice", s.info.Name)
 	}
@@ -318,10 +367,6 @@ func (b *Builder) Add(s *Step, runsPerStep int64) error {
 	s.G.Prune()
 	b.plan.Graphs[s.info.Name] = s.G
 	b.plan.Manifest.Graphs = append(b.plan.Manifest.Graphs, s.info)
-	if s.info.Role == "train" {
-		b.plan.Manifest.StepGraphs = append(b.plan.Manifest.StepGraphs, s.info.Name)
-		b.plan.Manifest.Runs = append(b.plan.Manifest.Runs, Run{Graph: s.info.Name, Per: "step", Count: runsPerStep, Note: "training step"})
-	}
 	return nil
 }
 
@@ -331,7 +376,7 @@ func (b *Builder) Finish() (*Plan, error) {
 		return nil, fmt.Errorf("the method added no training graph")
 	}
 	eb := b.cfg.EvalBatchSize
-	s := b.NewStep(EvalGraph, "eval", eb)
+	s := b.NewStep(EvalGraph, RoleEval, eb)
 	names := b.model.ModalityNames()
 	keep := s.G.Input("keep", graph.Float32, graph.Shape{int64(len(names))})
 	s.info.Inputs = append(s.info.Inputs, ioOf(keep, IOKeep, "keep"))
@@ -360,15 +405,24 @@ func (b *Builder) Finish() (*Plan, error) {
 	if b.cfg.Protocol == "balancemm" {
 		valSplit = datasets.Test
 	}
-	batches := func(split string) int64 {
-		n := int64(b.data.Sizes[split])
-		return (n + int64(eb) - 1) / int64(eb)
-	}
+	batches := func(split string) int64 { return Batches(b.data.Sizes[split], eb, false) }
 	b.plan.Manifest.Runs = append(b.plan.Manifest.Runs,
-		Run{Graph: EvalGraph, Per: "epoch", Count: batches(valSplit), Note: "validation pass over the " + valSplit + " split"},
-		Run{Graph: EvalGraph, Per: "final", Count: int64(1<<len(names)) * batches(datasets.Test), Note: fmt.Sprintf("test evaluation: %d masked passes for the Shapley values", 1<<len(names))},
+		Run{Graph: EvalGraph, Per: PerEpoch, Count: batches(valSplit), Note: "validation pass over the " + valSplit + " split"},
+		Run{Graph: EvalGraph, Per: PerFinal, Count: int64(1<<len(names)) * batches(datasets.Test), Note: fmt.Sprintf("test evaluation: %d masked passes for the Shapley values", 1<<len(names))},
 	)
+	if err := b.plan.Manifest.Validate(); err != nil {
+		return nil, fmt.Errorf("plan: %w", err)
+	}
 	return b.plan, nil
+}
+
+// Batches is the number of batches of size batch that cover n samples:
+// ⌊n/batch⌋ when the last partial batch is dropped, else ⌈n/batch⌉.
+func Batches(n, batch int, dropLast bool) int64 {
+	if dropLast {
+		return int64(n / batch)
+	}
+	return int64((n + batch - 1) / batch)
 }
 
 // StepsPerEpoch is the number of optimizer steps per epoch (the last partial

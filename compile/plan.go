@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 
 	"bmc/datasets"
 	"bmc/graph"
@@ -59,8 +60,7 @@ type IO struct {
 type GraphInfo struct {
 	Name string `json:"name"`
 	File string `json:"file"`
-	// Role is "train" (updates state), "eval" (the evaluation forward) or
-	// "aux" (other passes a method makes).
+	// Role is RoleTrain, RoleEval or RoleAux.
 	Role    string `json:"role"`
 	Inputs  []IO   `json:"inputs"`
 	Outputs []IO   `json:"outputs"`
@@ -107,15 +107,28 @@ type InputInfo struct {
 	Doc     string    `json:"doc"`
 }
 
-// Run says how often a graph runs: Count times per step, per epoch, or in
-// the final evaluation.
+// Run says how often a graph runs: Count times per step, per epoch, over
+// the whole training run, or in the final evaluation.
 type Run struct {
 	Graph string `json:"graph"`
-	// Per is "step", "epoch" or "final".
+	// Per is PerStep, PerEpoch, PerRun or PerFinal.
 	Per   string `json:"per"`
 	Count int64  `json:"count"`
 	Note  string `json:"note"`
+	// Extra marks a method's work besides its training steps (feature
+	// passes, temporary models), which the FLOPs report lists apart.
+	Extra bool `json:"extra,omitempty"`
 }
+
+// How often a Run counts.
+const (
+	PerStep  = "step"
+	PerEpoch = "epoch"
+	// PerRun counts are totals over the whole training run (work a method
+	// does at some epochs only).
+	PerRun   = "run"
+	PerFinal = "final"
+)
 
 // DatasetRef names the dataset a plan was compiled for.
 type DatasetRef struct {
@@ -305,8 +318,8 @@ func (m *Manifest) Validate() error {
 		}
 	}
 	for _, r := range m.Runs {
-		if !graphs[r.Graph] || r.Count < 0 || (r.Per != "step" && r.Per != "epoch" && r.Per != "final") {
-			return fmt.Errorf("runs: %+v: want a listed graph, count ≥ 0 and per step, epoch or final", r)
+		if !graphs[r.Graph] || r.Count < 0 || !slices.Contains([]string{PerStep, PerEpoch, PerRun, PerFinal}, r.Per) {
+			return fmt.Errorf("runs: %+v: want a listed graph, count ≥ 0 and per step, epoch, run or final", r)
 		}
 	}
 	state, inputs := map[string]bool{}, map[string]bool{}

@@ -150,7 +150,8 @@ func (l *Loader) newBatch() *HostBatch {
 // called from one consumer goroutine; Skipped from any.
 type Batches struct {
 	l       *Loader
-	epoch   int
+	purpose string // seeds the samples' random draws
+	label   string // names the read in errors ("epoch 3")
 	order   []int
 	out     chan batchResult
 	quit    chan struct{}
@@ -177,16 +178,28 @@ type batchResult struct {
 // deterministic, whatever the number of workers. Epoch closes the previous
 // epoch's Batches if it is still open.
 func (l *Loader) Epoch(epoch int, order []int) (*Batches, error) {
+	return l.read(augmentPurpose(epoch), fmt.Sprintf("epoch %d", epoch), order)
+}
+
+// Pass reads the samples order lists like Epoch, for a pass outside the
+// training epochs: sample order[p]'s seed derives from the run seed,
+// purpose and order[p], so passes of different purposes draw different
+// augmentations and a pass repeated with its purpose draws the same.
+func (l *Loader) Pass(purpose string, order []int) (*Batches, error) {
+	return l.read("pass/"+purpose, "pass "+purpose, order)
+}
+
+func (l *Loader) read(purpose, label string, order []int) (*Batches, error) {
 	n := l.split.Len()
 	for p, i := range order {
 		if i < 0 || i >= n {
-			return nil, fmt.Errorf("epoch %d: order[%d] = %d is outside the split's %d samples", epoch, p, i, n)
+			return nil, fmt.Errorf("%s: order[%d] = %d is outside the split's %d samples", label, p, i, n)
 		}
 	}
 	if l.current != nil {
 		l.current.Close()
 	}
-	b := &Batches{l: l, epoch: epoch, order: order, out: make(chan batchResult, l.opt.Prefetch), quit: make(chan struct{})}
+	b := &Batches{l: l, purpose: purpose, label: label, order: order, out: make(chan batchResult, l.opt.Prefetch), quit: make(chan struct{})}
 	l.current = b
 	jobs := make(chan int)
 	free := make(chan struct{}, len(l.slots))
@@ -225,7 +238,6 @@ func (b *Batches) dispatch(jobs chan<- int, free <-chan struct{}) {
 func (b *Batches) work(jobs <-chan int) {
 	defer b.wg.Done()
 	l := b.l
-	purpose := augmentPurpose(b.epoch)
 	for {
 		var p int
 		var ok bool
@@ -240,7 +252,7 @@ func (b *Batches) work(jobs <-chan int) {
 		s := l.slots[p%len(l.slots)]
 		i := b.order[p]
 		if l.seeded != nil {
-			s.label, s.err = l.seeded.ReadSeeded(i, sampleSeed(l.opt.Seed, purpose, i), s.bufs)
+			s.label, s.err = l.seeded.ReadSeeded(i, sampleSeed(l.opt.Seed, b.purpose, i), s.bufs)
 		} else {
 			s.label, s.err = l.split.Read(i, s.bufs)
 		}
@@ -276,7 +288,7 @@ func (b *Batches) assemble(free chan<- struct{}) {
 		}
 		if s.err != nil {
 			if !l.opt.SkipBad {
-				deliver(batchResult{err: fmt.Errorf("epoch %d: sample %d (position %d): %w", b.epoch, i, p, s.err)})
+				deliver(batchResult{err: fmt.Errorf("%s: sample %d (position %d): %w", b.label, i, p, s.err)})
 				b.stop() // the epoch is over: release the dispatcher and workers
 				return
 			}

@@ -150,7 +150,7 @@ func TestCompileErrors(t *testing.T) {
 		{"unknown hyperparameter", func(r *experiment.Request) { r.Method = "ogm"; r.Hyper = map[string]string{"gamma": "1"} },
 			[]string{`"gamma"`, "alpha, method, compat, modulation_starts, modulation_ends"}},
 		{"bad hyperparameter", func(r *experiment.Request) { r.Method = "agm"; r.Hyper = map[string]string{"alpha": "fast"} },
-			[]string{"alpha", `"fast"`, "a number"}},
+			[]string{"alpha", `"fast"`, "a finite number"}},
 		{"unknown data parameter", func(r *experiment.Request) { r.DataParams = map[string]string{"noise": "1"} },
 			[]string{`"noise"`, "classes", "seed"}},
 		{"bad encoder", func(r *experiment.Request) { r.Encoder = "mlp:8" },

@@ -67,16 +67,33 @@ type GraphReport struct {
 	Runs   []compile.Run `json:"runs"`
 }
 
+// Extra is one entry of a method's work besides its training steps, as the
+// plan declares it: a graph's runs per epoch or over the whole run.
+type Extra struct {
+	Graph string `json:"graph"`
+	Note  string `json:"note"`
+	// Per is compile.PerEpoch or compile.PerRun; Runs is the count per that.
+	Per  string `json:"per"`
+	Runs int64  `json:"runs"`
+	// Training is the entry's cost over the whole training run.
+	Training Counts `json:"training"`
+}
+
 // Report is the static FLOPs report of a plan.
 type Report struct {
 	Graphs []GraphReport `json:"graphs"`
 	// PerStep is one optimizer step (every step graph as often as it runs per step).
 	PerStep Counts `json:"per_step"`
-	// Validation is the per-epoch passes besides the steps (validation).
+	// Validation is the validation pass of every epoch.
 	Validation Counts `json:"validation_per_epoch"`
+	// Extras are the method's passes besides its steps, each counted over the
+	// whole run; their sum is MethodExtra.
+	Extras      []Extra `json:"method_extras,omitempty"`
+	MethodExtra Counts  `json:"method_extra"`
 	// PerEpoch is the steps of one epoch plus its per-epoch passes.
 	PerEpoch Counts `json:"per_epoch"`
-	// Training is the whole run: epochs × per epoch.
+	// Training is the whole run: epochs × per epoch, plus the work the
+	// method does at some epochs only.
 	Training Counts `json:"training"`
 	// Final is the evaluation after training (test pass and Shapley passes).
 	Final Counts `json:"final_evaluation"`
@@ -84,15 +101,20 @@ type Report struct {
 	ForwardMACsPerSample int64 `json:"forward_macs_per_sample"`
 	StepsPerEpoch        int64 `json:"steps_per_epoch"`
 	Epochs               int64 `json:"epochs"`
+	// PerGraph is each graph's cost of one run, by name: the runtime tallies
+	// the runs a training makes against it.
+	PerGraph map[string]int64 `json:"-"`
 }
 
 // PlanReport counts every graph of a plan and combines the counts with the
-// plan's run schedule.
+// plan's run schedule: runs per step are multiplied by the steps of every
+// epoch, runs per epoch by the epochs, and runs over the run are added once.
 func PlanReport(p *compile.Plan) (Report, error) {
 	m := &p.Manifest
-	r := Report{StepsPerEpoch: m.StepsPerEpoch(), Epochs: int64(m.Train.Epochs)}
+	r := Report{StepsPerEpoch: m.StepsPerEpoch(), Epochs: int64(m.Train.Epochs), PerGraph: map[string]int64{}}
 	zero := Counts{Phase: map[string]int64{}}
-	r.PerStep, r.Validation, r.Final = zero, zero, zero
+	r.PerStep, r.Validation, r.Final, r.MethodExtra, r.PerEpoch = zero, zero, zero, zero, zero
+	once := zero // per-run work outside the extras
 	for _, gi := range m.Graphs {
 		g, ok := p.Graphs[gi.Name]
 		if !ok {
@@ -102,21 +124,38 @@ func PlanReport(p *compile.Plan) (Report, error) {
 		if err != nil {
 			return r, err
 		}
+		r.PerGraph[gi.Name] = c.Total
 		gr := GraphReport{Name: gi.Name, Role: gi.Role, Counts: c}
 		for _, run := range m.Runs {
 			if run.Graph != gi.Name {
 				continue
 			}
 			gr.Runs = append(gr.Runs, run)
+			cost := c.Scale(run.Count)
 			switch run.Per {
-			case "step":
-				r.PerStep = r.PerStep.Add(c.Scale(run.Count))
-			case "epoch":
-				r.Validation = r.Validation.Add(c.Scale(run.Count))
-			case "final":
-				r.Final = r.Final.Add(c.Scale(run.Count))
+			case compile.PerStep:
+				r.PerStep = r.PerStep.Add(cost)
+			case compile.PerEpoch:
+				if !run.Extra {
+					r.Validation = r.Validation.Add(cost)
+				}
+				r.PerEpoch = r.PerEpoch.Add(cost)
+			case compile.PerRun:
+				once = once.Add(cost)
+			case compile.PerFinal:
+				r.Final = r.Final.Add(cost)
 			default:
 				return r, fmt.Errorf("flops: run of %s per %q is unknown", gi.Name, run.Per)
+			}
+			if run.Extra && run.Per != compile.PerFinal {
+				total := cost
+				if run.Per == compile.PerEpoch {
+					total = cost.Scale(r.Epochs)
+				} else if run.Per == compile.PerStep {
+					total = cost.Scale(r.StepsPerEpoch * r.Epochs)
+				}
+				r.Extras = append(r.Extras, Extra{Graph: gi.Name, Note: run.Note, Per: run.Per, Runs: run.Count, Training: total})
+				r.MethodExtra = r.MethodExtra.Add(total)
 			}
 		}
 		if gi.Name == compile.EvalGraph {
@@ -124,7 +163,7 @@ func PlanReport(p *compile.Plan) (Report, error) {
 		}
 		r.Graphs = append(r.Graphs, gr)
 	}
-	r.PerEpoch = r.PerStep.Scale(r.StepsPerEpoch).Add(r.Validation)
-	r.Training = r.PerEpoch.Scale(r.Epochs)
+	r.PerEpoch = r.PerStep.Scale(r.StepsPerEpoch).Add(r.PerEpoch)
+	r.Training = r.PerEpoch.Scale(r.Epochs).Add(once)
 	return r, nil
 }

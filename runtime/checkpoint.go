@@ -1,6 +1,7 @@
 package runtime
 
 import (
+	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -10,6 +11,7 @@ import (
 	"strings"
 
 	"bmc/internal/atomicfile"
+	"bmc/methods"
 	"bmc/safetensors"
 )
 
@@ -27,6 +29,8 @@ type RunState struct {
 	GlobalStep int64   `json:"global_step"`
 	BestEpoch  int     `json:"best_epoch"`
 	BestAcc    float64 `json:"best_val_acc"`
+	// GraphRuns counts every graph's runs so far (the FLOPs tally).
+	GraphRuns map[string]int64 `json:"graph_runs,omitempty"`
 }
 
 // writeCheckpoint stores the state with the run state in the metadata.
@@ -36,22 +40,52 @@ func (t *trainer) writeCheckpoint(name string, state map[string][]float32) error
 		return err
 	}
 	f := safetensors.File{Tensors: map[string]safetensors.Tensor{}, Metadata: map[string]string{"producer": "bmc", runStateKey: string(meta)}}
+	if s, ok := t.sched.(methods.StatefulSchedule); ok {
+		data, err := s.MarshalState()
+		if err != nil {
+			return fmt.Errorf("checkpoint %s: method schedule state: %w", name, err)
+		}
+		// Base64: the metadata is JSON text, the state any bytes.
+		f.Metadata[scheduleStateKey] = base64.StdEncoding.EncodeToString(data)
+	}
 	for k, v := range state {
 		f.Tensors[k] = safetensors.Float32s(t.stateShape[k], v)
 	}
 	return safetensors.WriteFile(filepath.Join(t.opt.OutDir, name), f)
 }
 
-// runStateKey is the checkpoint metadata entry holding the RunState.
-const runStateKey = "bmc.run_state"
+// Checkpoint metadata entries: the RunState, and the method schedule's
+// state (StatefulSchedule.MarshalState, base64).
+const (
+	runStateKey      = "bmc.run_state"
+	scheduleStateKey = "bmc.schedule_state"
+)
 
 // restore loads the last and best checkpoints of the run directory, and
 // trims log.jsonl to the epochs the last checkpoint covers.
 func (t *trainer) restore() error {
 	dir := t.opt.OutDir
-	last, st, err := readCheckpointState(filepath.Join(dir, LastCheckpoint))
+	lastPath := filepath.Join(dir, LastCheckpoint)
+	f, err := safetensors.ReadFile(lastPath)
 	if err != nil {
 		return err
+	}
+	last, st, err := checkpointState(lastPath, f)
+	if err != nil {
+		return err
+	}
+	if s, ok := t.sched.(methods.StatefulSchedule); ok {
+		enc, found := f.Metadata[scheduleStateKey]
+		if !found {
+			return fmt.Errorf("%s: metadata %s is missing: the method's schedule state was not saved", lastPath, scheduleStateKey)
+		}
+		data, err := base64.StdEncoding.DecodeString(enc)
+		if err != nil {
+			return fmt.Errorf("%s: metadata %s: %w", lastPath, scheduleStateKey, err)
+		}
+		if err := s.UnmarshalState(data); err != nil {
+			return fmt.Errorf("%s: metadata %s: %w", lastPath, scheduleStateKey, err)
+		}
 	}
 	if err := t.pr.SetState(last); err != nil {
 		return fmt.Errorf("%s: %w", filepath.Join(dir, LastCheckpoint), err)
@@ -64,16 +98,24 @@ func (t *trainer) restore() error {
 		return err
 	}
 	t.state, t.bestState = st, best
+	t.run.global = st.GlobalStep
+	t.pr.SetRuns(st.GraphRuns)
 	return trimLog(filepath.Join(dir, LogFile), st.Epoch)
 }
 
 // readCheckpointState reads a checkpoint and the run state in its metadata.
 func readCheckpointState(path string) (map[string][]float32, RunState, error) {
-	var st RunState
 	f, err := safetensors.ReadFile(path)
 	if err != nil {
-		return nil, st, err
+		return nil, RunState{}, err
 	}
+	return checkpointState(path, f)
+}
+
+// checkpointState is the tensors and the run state of a checkpoint read
+// from path.
+func checkpointState(path string, f safetensors.File) (map[string][]float32, RunState, error) {
+	var st RunState
 	raw, ok := f.Metadata[runStateKey]
 	if !ok {
 		return nil, st, fmt.Errorf("%s: metadata %s is missing; it is not a bmc training checkpoint", path, runStateKey)
@@ -83,6 +125,7 @@ func readCheckpointState(path string) (map[string][]float32, RunState, error) {
 	}
 	out := map[string][]float32{}
 	for k, tt := range f.Tensors {
+		var err error
 		if out[k], err = tt.AsFloat32(); err != nil {
 			return nil, st, fmt.Errorf("%s: tensor %s: %w", path, k, err)
 		}

@@ -3,6 +3,7 @@ package runtime
 import (
 	"errors"
 	"fmt"
+	"maps"
 	"slices"
 
 	"bmc/compile"
@@ -22,10 +23,13 @@ type Program struct {
 	inputs  map[string]*Tensor
 	batches map[int]*Batch
 	graphs  map[string]*boundGraph
-	// step numbers the random draws: a graph's random inputs are drawn from
-	// the plan's seed, the input's key and step, so a resumed run draws
-	// what an uninterrupted one would.
-	step uint64
+	// stream and step number the random draws: a graph's random inputs are
+	// drawn from the plan's seed, the stream, the input's key and step, so
+	// a resumed run draws what an uninterrupted one would.
+	stream string
+	step   uint64
+	// runs counts each graph's runs, for the FLOPs a training spends.
+	runs map[string]int64
 }
 
 // stateBuffers holds a state tensor's current value and the buffer its next
@@ -63,7 +67,7 @@ func Load(p *compile.Plan, opt Options) (*Program, error) {
 		return nil, err
 	}
 	pr := &Program{Plan: p, state: map[string]*stateBuffers{}, inputs: map[string]*Tensor{},
-		batches: map[int]*Batch{}, graphs: map[string]*boundGraph{}}
+		batches: map[int]*Batch{}, graphs: map[string]*boundGraph{}, runs: map[string]int64{}}
 	ok := false
 	defer func() {
 		if !ok {
@@ -253,7 +257,7 @@ func (pr *Program) Run(graphName string) error {
 		switch io.Kind {
 		case compile.IORandom:
 			r := bg.random[io.Key]
-			r.draw(pr.Plan.Manifest.Train.Seed, io.Key, pr.step)
+			r.draw(pr.Plan.Manifest.Train.Seed, pr.stream+io.Key, pr.step)
 			ins[i] = r.t
 		case compile.IOState:
 			ins[i] = pr.state[io.Key].cur
@@ -279,6 +283,7 @@ func (pr *Program) Run(graphName string) error {
 	if err := bg.sess.Run(ins, outs); err != nil {
 		return fmt.Errorf("run graph %s: %w", graphName, err)
 	}
+	pr.runs[graphName]++
 	for _, io := range bg.info.Outputs {
 		if io.Kind == compile.IOState {
 			s := pr.state[io.Key]
@@ -291,6 +296,28 @@ func (pr *Program) Run(graphName string) error {
 // SetStep sets the step number that random inputs are drawn for; the
 // trainer sets it to the global optimizer step before each step.
 func (pr *Program) SetStep(step uint64) { pr.step = step }
+
+// SetRandomStream names the stream random inputs are drawn from: "" for the
+// training steps, another name for each pass outside them, so that a pass
+// draws other numbers than the step of the same number.
+func (pr *Program) SetRandomStream(name string) {
+	pr.stream = ""
+	if name != "" {
+		pr.stream = name + "/"
+	}
+}
+
+// Runs counts the runs of each graph since the program was loaded (or since
+// SetRuns).
+func (pr *Program) Runs() map[string]int64 { return maps.Clone(pr.runs) }
+
+// SetRuns replaces the run counts (a resumed training continues its tally).
+func (pr *Program) SetRuns(runs map[string]int64) {
+	pr.runs = maps.Clone(runs)
+	if pr.runs == nil {
+		pr.runs = map[string]int64{}
+	}
+}
 
 // draw fills the tensor from the stream of (seed, key, step).
 func (r *randomInput) draw(seed uint64, key string, step uint64) {

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 	"math"
-	"math/rand/v2"
 	"os"
 	"path/filepath"
 	goruntime "runtime"
@@ -72,8 +71,12 @@ type Result struct {
 	Validation SplitMetrics      `json:"validation"`
 	Test       SplitMetrics      `json:"test"`
 	Imbalance  Imbalance         `json:"imbalance"`
-	// TrainingFLOPs is the whole run's training cost from the static count.
+	// TrainingFLOPs is the whole run's training cost: every graph run the
+	// training made (steps, the method's passes, validation) times the
+	// graph's static count. PlannedFLOPs is the static report's prediction,
+	// which it equals unless the schedule's work depends on the data.
 	TrainingFLOPs int64   `json:"training_flops"`
+	PlannedFLOPs  int64   `json:"planned_training_flops"`
 	Seconds       float64 `json:"seconds"`
 }
 
@@ -159,6 +162,8 @@ type trainer struct {
 	stateShape map[string][]int64
 	tb         *tensorboard.Writer
 	progress   *progress
+	// passLoaders read the splits for the schedule's passes.
+	passLoaders map[passLoaderKey]*datasets.Loader
 }
 
 func newTrainer(p *compile.Plan, data datasets.Dataset, sched methods.Schedule, opt TrainOptions) (*trainer, error) {
@@ -217,7 +222,7 @@ func newTrainer(p *compile.Plan, data datasets.Dataset, sched methods.Schedule, 
 	if t.pr, err = Load(p, Options{Threads: threads, Profile: opt.Profile}); err != nil {
 		return nil, err
 	}
-	t.run = &trainRun{pr: t.pr, seed: m.Train.Seed, stepsPerEpoch: int(m.StepsPerEpoch())}
+	t.run = &trainRun{t: t, pr: t.pr, seed: m.Train.Seed, global: 0}
 	if t.batch, err = t.pr.BatchOf(m.StepGraphs[0]); err != nil {
 		t.close()
 		return nil, err
@@ -276,8 +281,6 @@ func (t *trainer) epoch(epoch int) error {
 	m := &t.plan.Manifest
 	epochStart := time.Now()
 	run := t.run
-	run.epoch = epoch
-	run.global = int64(epoch) * int64(run.stepsPerEpoch)
 	lr := m.Train.LR(epoch)
 	tm, skipped, err := t.trainSteps(epoch, lr)
 	if err != nil {
@@ -290,8 +293,9 @@ func (t *trainer) epoch(epoch int) error {
 	if err != nil {
 		return fmt.Errorf("epoch %d: validation: %w", epoch, err)
 	}
+	t.state.GraphRuns = t.pr.Runs()
 	line := EpochLog{Epoch: epoch, LR: lr, Train: tm.summary(), Val: val, Method: tm.methodMeans(),
-		FLOPs: int64(epoch+1) * t.report.PerEpoch.Total, Skipped: skipped}
+		FLOPs: t.flopsSoFar(), Skipped: skipped}
 	t.state.Epoch, t.state.GlobalStep = epoch, run.global
 	snap := t.pr.snapshot()
 	if val.Acc > t.state.BestAcc {
@@ -329,74 +333,173 @@ func (t *trainer) epoch(epoch int) error {
 	return nil
 }
 
-// trainSteps runs one epoch's optimizer steps: batches in the epoch's
-// shuffled order (read ahead by the loader's workers), the optimizer's and
-// the method's runtime inputs, the step graphs, and the training metrics.
-// It also returns the samples the loader skipped.
+// trainSteps runs one epoch's training: the schedule's epoch hooks, and
+// each phase of its plan (by default one phase, the plan's step graphs on
+// a fresh shuffle of the training split) batch by batch, with the
+// optimizer's and the method's runtime inputs set before every step. It
+// returns the training metrics and the samples the loader skipped.
 func (t *trainer) trainSteps(epoch int, lr float64) (*trainMetrics, []SkippedSample, error) {
 	m := &t.plan.Manifest
 	run := t.run
-	run.epoch = epoch
-	run.global = int64(epoch) * int64(run.stepsPerEpoch)
+	run.epoch, run.phase, run.step = epoch, 0, 0
+	run.phaseGraphs = m.StepGraphs
+	run.stepsPerEpoch = int(m.StepsPerEpoch())
 	if err := t.sched.BeginEpoch(run); err != nil {
 		return nil, nil, fmt.Errorf("epoch %d: method schedule: %w", epoch, err)
 	}
-	perm := randstream.New(m.Train.Seed, "shuffle", uint64(epoch)).Perm(t.train.Len())
-	batches, err := t.loader.Epoch(epoch, perm)
+	plan, err := t.epochPlan(run)
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, fmt.Errorf("epoch %d: method schedule: %w", epoch, err)
+	}
+	run.stepsPerEpoch = 0
+	for _, ph := range plan {
+		run.stepsPerEpoch += len(ph.Samples) / m.Train.BatchSize
+	}
+	tm := newTrainMetrics(int(m.Model.Classes), m.ModalityNames())
+	var skipped []SkippedSample
+	for i, ph := range plan {
+		run.phase, run.phaseGraphs = i, ph.Graphs
+		s, err := t.trainPhase(epoch, lr, ph, tm)
+		skipped = append(skipped, s...)
+		if err != nil {
+			return nil, nil, err
+		}
+	}
+	if run.step == 0 {
+		return nil, nil, fmt.Errorf("epoch %d trained no step: %d of its samples could be read (%d skipped), fewer than the batch of %d", epoch, run.stepsPerEpoch*m.Train.BatchSize-len(skipped), len(skipped), m.Train.BatchSize)
+	}
+	if e, ok := t.sched.(methods.EpochEnder); ok {
+		if err := e.EndEpoch(run); err != nil {
+			return nil, nil, fmt.Errorf("epoch %d: method schedule: %w", epoch, err)
+		}
+	}
+	return tm, skipped, nil
+}
+
+// epochPlan is the schedule's plan of the epoch, checked, with every
+// phase's graphs and samples filled in.
+func (t *trainer) epochPlan(run *trainRun) (methods.EpochPlan, error) {
+	m := &t.plan.Manifest
+	plan := methods.EpochPlan{{}}
+	if p, ok := t.sched.(methods.EpochPlanner); ok {
+		var err error
+		if plan, err = p.PlanEpoch(run); err != nil {
+			return nil, err
+		}
+	}
+	n := t.train.Len()
+	for i := range plan {
+		ph := &plan[i]
+		if ph.Graphs == nil {
+			ph.Graphs = m.StepGraphs
+		}
+		for _, g := range ph.Graphs {
+			gi, ok := m.Graph(g)
+			if !ok || gi.Role != compile.RoleTrain {
+				return nil, fmt.Errorf("epoch plan: phase %d runs %q, which is not a train graph of the plan", i, g)
+			}
+			if b, err := t.pr.BatchOf(g); err != nil || b != t.batch {
+				return nil, fmt.Errorf("epoch plan: phase %d: graph %s does not read batches of the training batch size", i, g)
+			}
+		}
+		if ph.Samples == nil {
+			ph.Samples = randstream.New(m.Train.Seed, "shuffle", uint64(run.epoch)).Perm(n)
+			if i > 0 {
+				// Later phases get their own shuffles.
+				ph.Samples = randstream.New(m.Train.Seed, fmt.Sprintf("shuffle/phase=%d", i), uint64(run.epoch)).Perm(n)
+			}
+		}
+		for p, idx := range ph.Samples {
+			if idx < 0 || idx >= n {
+				return nil, fmt.Errorf("epoch plan: phase %d: sample %d at position %d is outside the training split's %d samples", i, idx, p, n)
+			}
+		}
+	}
+	return plan, nil
+}
+
+// trainPhase runs one phase: its graphs on every batch of its samples.
+func (t *trainer) trainPhase(epoch int, lr float64, ph methods.Phase, tm *trainMetrics) ([]SkippedSample, error) {
+	m := &t.plan.Manifest
+	run := t.run
+	batches, err := t.loader.Epoch(epoch, ph.Samples)
+	if err != nil {
+		return nil, err
 	}
 	defer batches.Close()
-	tm := newTrainMetrics(int(m.Model.Classes), m.ModalityNames())
-	for step := 0; ; step++ {
-		run.step = step
-		at := fmt.Sprintf("epoch %d step %d", epoch, step)
+	skipped := func() []SkippedSample {
+		var out []SkippedSample
+		for _, s := range batches.Skipped() {
+			out = append(out, SkippedSample{Index: s.Index, Error: s.Err.Error()})
+		}
+		return out
+	}
+	for ; ; run.step++ {
+		at := fmt.Sprintf("epoch %d step %d", epoch, run.step)
 		hb, err := batches.Next()
 		if err == io.EOF {
 			break
 		}
 		if err != nil {
-			return nil, nil, fmt.Errorf("%s: dataset %s: %w", at, t.spec.Name, err)
+			return skipped(), fmt.Errorf("%s: dataset %s: %w", at, t.spec.Name, err)
 		}
 		err = t.fill(hb)
 		batches.Release(hb)
 		if err != nil {
-			return nil, nil, fmt.Errorf("%s: %w", at, err)
+			return skipped(), fmt.Errorf("%s: %w", at, err)
 		}
-		for name, v := range m.Train.Optimizer.Inputs(lr, run.global+1) {
-			buf, err := t.pr.Input(name)
-			if err != nil {
-				return nil, nil, err
-			}
-			buf[0] = v
+		if err := t.setOptimizerInputs(lr, run.global+1); err != nil {
+			return skipped(), err
 		}
+		run.inStep = true
 		if err := t.sched.BeforeStep(run); err != nil {
-			return nil, nil, fmt.Errorf("%s: method schedule: %w", at, err)
+			return skipped(), fmt.Errorf("%s: method schedule: %w", at, err)
 		}
+		t.pr.SetRandomStream("")
 		t.pr.SetStep(uint64(run.global))
-		for _, g := range m.StepGraphs {
+		for _, g := range ph.Graphs {
 			if err := t.pr.Run(g); err != nil {
-				return nil, nil, fmt.Errorf("%s: %w", at, err)
+				return skipped(), fmt.Errorf("%s: %w", at, err)
 			}
 			if err := tm.add(t.pr, g, t.batch); err != nil {
 				// Name the tensor that went bad, when one did.
 				if ferr := t.checkFinite(at); ferr != nil {
-					return nil, nil, fmt.Errorf("%w (%v)", ferr, err)
+					return skipped(), fmt.Errorf("%w (%v)", ferr, err)
 				}
-				return nil, nil, fmt.Errorf("%s: %w; the run stops and its last good checkpoint is kept", at, err)
+				return skipped(), fmt.Errorf("%s: %w; the run stops and its last good checkpoint is kept", at, err)
 			}
 		}
 		if err := t.sched.AfterStep(run); err != nil {
-			return nil, nil, fmt.Errorf("%s: method schedule: %w", at, err)
+			return skipped(), fmt.Errorf("%s: method schedule: %w", at, err)
 		}
+		run.inStep = false
 		run.global++
-		t.progress.step(epoch, m.Train.Epochs, step, run.stepsPerEpoch, tm.lastLoss)
+		t.progress.step(epoch, m.Train.Epochs, run.step, run.stepsPerEpoch, tm.lastLoss)
 	}
-	var skipped []SkippedSample
-	for _, s := range batches.Skipped() {
-		skipped = append(skipped, SkippedSample{Index: s.Index, Error: s.Err.Error()})
+	return skipped(), nil
+}
+
+// setOptimizerInputs sets the optimizer's runtime inputs (learning rate,
+// step count) for a step.
+func (t *trainer) setOptimizerInputs(lr float64, step int64) error {
+	for name, v := range t.plan.Manifest.Train.Optimizer.Inputs(lr, step) {
+		buf, err := t.pr.Input(name)
+		if err != nil {
+			return err
+		}
+		buf[0] = v
 	}
-	return tm, skipped, nil
+	return nil
+}
+
+// flopsSoFar is the cost of every graph run the training has made: the
+// tally of runs times each graph's static count.
+func (t *trainer) flopsSoFar() int64 {
+	var total int64
+	for g, n := range t.pr.Runs() {
+		total += n * t.report.PerGraph[g]
+	}
+	return total
 }
 
 // fill copies a loaded batch into the training graph's batch tensors.
@@ -433,7 +536,7 @@ func (t *trainer) finish() (*Result, error) {
 		return nil, err
 	}
 	res := &Result{Method: m.Method, Hyper: m.Hyper, Dataset: t.spec.Name, Protocol: m.Train.Protocol, Epochs: m.Train.Epochs,
-		BestEpoch: t.state.BestEpoch, TrainingFLOPs: t.report.Training.Total}
+		BestEpoch: t.state.BestEpoch, TrainingFLOPs: t.flopsSoFar(), PlannedFLOPs: t.report.Training.Total}
 	var err error
 	if res.Validation, err = t.valEval.evaluate(t.keepAll); err != nil {
 		return nil, err
@@ -468,35 +571,4 @@ func appendJSONLine(f *os.File, v any) error {
 		return fmt.Errorf("write %s: %w", f.Name(), err)
 	}
 	return nil
-}
-
-// trainRun is the methods.Run the trainer gives a schedule.
-type trainRun struct {
-	pr            *Program
-	seed          uint64
-	epoch, step   int
-	global        int64
-	stepsPerEpoch int
-}
-
-func (r *trainRun) Epoch() int                           { return r.epoch }
-func (r *trainRun) Step() int                            { return r.step }
-func (r *trainRun) GlobalStep() int64                    { return r.global }
-func (r *trainRun) StepsPerEpoch() int                   { return r.stepsPerEpoch }
-func (r *trainRun) Input(name string) ([]float32, error) { return r.pr.Input(name) }
-func (r *trainRun) Rand(purpose string) *rand.Rand {
-	return randstream.New(r.seed, "method/"+purpose, uint64(r.global))
-}
-
-// Metric reads the last step's metric from whichever step graph has it.
-func (r *trainRun) Metric(name string) ([]float32, error) {
-	var errs []error
-	for _, g := range r.pr.Plan.Manifest.StepGraphs {
-		v, err := r.pr.Metric(g, name)
-		if err == nil {
-			return v, nil
-		}
-		errs = append(errs, err)
-	}
-	return nil, errors.Join(errs...)
 }

@@ -62,6 +62,12 @@ func runFlops(args []string, stdout io.Writer) error {
 	row("per step", "", r.PerStep)
 	row("validation per epoch", "", r.Validation)
 	row("per epoch", "", r.PerEpoch)
+	for _, e := range r.Extras {
+		row("method: "+e.Note+" (whole run)", fmt.Sprintf("%d/%s of %s", e.Runs, e.Per, e.Graph), e.Training)
+	}
+	if len(r.Extras) > 0 {
+		row("method extras (whole run)", "", r.MethodExtra)
+	}
 	row("whole training", "", r.Training)
 	row("final evaluation", "", r.Final)
 	if err := tw.Flush(); err != nil {

@@ -140,5 +140,9 @@ func printResult(w io.Writer, r *runtime.Result) {
 		fmt.Fprintf(w, "  I %.4f", *r.Imbalance.Degree)
 	}
 	fmt.Fprintf(w, "  v(∅) %.4f\n", r.Imbalance.Coalitions[""])
-	fmt.Fprintf(w, "  training FLOPs %s, %.1f s\n", human(r.TrainingFLOPs), r.Seconds)
+	fmt.Fprintf(w, "  training FLOPs %s", human(r.TrainingFLOPs))
+	if r.PlannedFLOPs != r.TrainingFLOPs {
+		fmt.Fprintf(w, " (the plan predicted %s)", human(r.PlannedFLOPs))
+	}
+	fmt.Fprintf(w, ", %.1f s\n", r.Seconds)
 }

@@ -33,6 +33,10 @@ type Bindings struct {
 	// Random declares a tensor the runtime fills with fresh draws before
 	// every run; nil where no randomness is allowed (evaluation graphs).
 	Random func(shape graph.Shape, d Distribution) *graph.Value
+	// Input declares a runtime input that a method's schedule sets before
+	// every run (a flag, a mask); nil where the graph takes none
+	// (evaluation graphs), and the model then reads the default.
+	Input func(name string, shape graph.Shape, def []float32, doc string) *graph.Value
 }
 
 // Ctx is what an encoder's forward pass builds with.
@@ -81,6 +85,19 @@ func (c *Ctx) UpdateBuffer(name string, v *graph.Value) {
 		return
 	}
 	c.b.UpdateBuffer(name, c.G.StopGradient(v))
+}
+
+// Input is a runtime input of the graph a schedule sets, or, in graphs
+// without runtime inputs, the constant def. def must have shape's size.
+func (c *Ctx) Input(name string, shape graph.Shape, def []float32, doc string) *graph.Value {
+	if int64(len(def)) != shape.Size() {
+		c.G.Fail(fmt.Errorf("model forward: input %s: default has %d values for shape %v", name, len(def), shape))
+		return c.G.ConstFloat(0)
+	}
+	if c.b.Input == nil {
+		return c.G.ConstFloats(shape, def)
+	}
+	return c.b.Input(name, shape, def, doc)
 }
 
 // Dropout zeroes each element of x with probability p and scales the rest

@@ -34,18 +34,14 @@ type ModalitySpec struct {
 	Encoder EncoderSpec `json:"encoder"`
 }
 
-// Fusion heads.
-const (
-	// FusionConcat is Linear(Σd_m → C) over the concatenated features, with
-	// unimodal logits z_m = φ_m·W_mᵀ + b/n.
-	FusionConcat = "concat"
-)
-
 // ModelSpec is a whole multimodal classifier.
 type ModelSpec struct {
 	Modalities []ModalitySpec `json:"modalities"`
 	Classes    int64          `json:"classes"`
-	Fusion     string         `json:"fusion"`
+	// Fusion is the fusion head's kind (FusionKinds lists them), with its
+	// options.
+	Fusion        string  `json:"fusion"`
+	FusionOptions Options `json:"fusion_options,omitempty"`
 }
 
 // Param is one trainable tensor.
@@ -74,6 +70,7 @@ type Buffer struct {
 type Model struct {
 	Spec     ModelSpec
 	encoders []Encoder
+	fusion   Fusion
 	outs     []int64
 	params   []Param
 	buffers  []Buffer
@@ -99,13 +96,13 @@ func New(spec ModelSpec) (*Model, error) {
 	if spec.Classes < 2 {
 		return nil, fmt.Errorf("model: classes is %d, want at least 2", spec.Classes)
 	}
-	if spec.Fusion != FusionConcat {
-		return nil, fmt.Errorf("model: fusion %q is not available (available: %s)", spec.Fusion, FusionConcat)
+	fusion, err := newFusion(spec.Fusion, spec.FusionOptions)
+	if err != nil {
+		return nil, fmt.Errorf("model: %w", err)
 	}
-	m := &Model{Spec: spec}
+	m := &Model{Spec: spec, fusion: fusion}
 	seen := map[string]bool{}
 	names := map[string]bool{}
-	var featTotal int64
 	for _, mod := range spec.Modalities {
 		if mod.Name == "" || seen[mod.Name] {
 			return nil, fmt.Errorf("model: modality name %q is empty or repeated", mod.Name)
@@ -132,9 +129,12 @@ func New(spec ModelSpec) (*Model, error) {
 		m.outs = append(m.outs, l.Out)
 		m.params = append(m.params, l.Params...)
 		m.buffers = append(m.buffers, l.Buffers...)
-		featTotal += l.Out
 	}
-	m.params = append(m.params, LinearParams("fusion_module.fc_out.", featTotal, spec.Classes)...)
+	head, err := fusion.Params(m.outs, spec.Classes)
+	if err != nil {
+		return nil, fmt.Errorf("model: fusion %s: %w", spec.Fusion, err)
+	}
+	m.params = append(m.params, head...)
 	for _, p := range m.params {
 		if err := checkName(names, p.Name, p.Init); err != nil {
 			return nil, err
@@ -240,19 +240,18 @@ func (m *Model) Forward(g *graph.Graph, b Bindings, inputs map[string]*graph.Val
 		out.Features[mod.Name] = h
 		feats = append(feats, h)
 	}
+	if err := g.Err(); err != nil {
+		return out, err
+	}
 	pop := g.Scope("fusion_module")
 	defer pop()
-	w, bias := c.Param("fusion_module.fc_out.weight"), c.Param("fusion_module.fc_out.bias")
-	out.Logits = Linear(g, g.Concat(1, feats...), w, bias)
-	// z_m = φ_m·W_mᵀ + b/n (spec §2.3), so that Σ_m z_m = z.
-	n := float32(len(feats))
-	share := g.Div(bias, g.ConstFloat(n))
-	blocks := []*graph.Value{w}
-	if len(feats) > 1 {
-		blocks = g.Split(w, 1, m.outs...)
+	fused, uni, err := m.fusion.Forward(c, feats)
+	if err != nil {
+		return out, fmt.Errorf("model forward: fusion %s: %w", m.Spec.Fusion, err)
 	}
+	out.Logits = fused
 	for i, mod := range m.Spec.Modalities {
-		out.Unimodal[mod.Name] = Linear(g, feats[i], blocks[i], share)
+		out.Unimodal[mod.Name] = uni[i]
 	}
 	return out, g.Err()
 }
