@@ -162,6 +162,8 @@ type trainer struct {
 	stateShape map[string][]int64
 	tb         *tensorboard.Writer
 	progress   *progress
+	// threads is ONNX Runtime's intra-op thread count.
+	threads int
 	// passLoaders read the splits for the schedule's passes.
 	passLoaders map[passLoaderKey]*datasets.Loader
 }
@@ -219,6 +221,7 @@ func newTrainer(p *compile.Plan, data datasets.Dataset, sched methods.Schedule, 
 	if opt.Threads > 0 {
 		threads = opt.Threads
 	}
+	t.threads = threads
 	if t.pr, err = Load(p, Options{Threads: threads, Profile: opt.Profile}); err != nil {
 		return nil, err
 	}
@@ -448,35 +451,46 @@ func (t *trainer) trainPhase(epoch int, lr float64, ph methods.Phase, tm *trainM
 		if err != nil {
 			return skipped(), fmt.Errorf("%s: %w", at, err)
 		}
-		if err := t.setOptimizerInputs(lr, run.global+1); err != nil {
+		if err := t.step(lr, ph.Graphs, tm, at); err != nil {
 			return skipped(), err
 		}
-		run.inStep = true
-		if err := t.sched.BeforeStep(run); err != nil {
-			return skipped(), fmt.Errorf("%s: method schedule: %w", at, err)
-		}
-		t.pr.SetRandomStream("")
-		t.pr.SetStep(uint64(run.global))
-		for _, g := range ph.Graphs {
-			if err := t.pr.Run(g); err != nil {
-				return skipped(), fmt.Errorf("%s: %w", at, err)
-			}
-			if err := tm.add(t.pr, g, t.batch); err != nil {
-				// Name the tensor that went bad, when one did.
-				if ferr := t.checkFinite(at); ferr != nil {
-					return skipped(), fmt.Errorf("%w (%v)", ferr, err)
-				}
-				return skipped(), fmt.Errorf("%s: %w; the run stops and its last good checkpoint is kept", at, err)
-			}
-		}
-		if err := t.sched.AfterStep(run); err != nil {
-			return skipped(), fmt.Errorf("%s: method schedule: %w", at, err)
-		}
-		run.inStep = false
-		run.global++
 		t.progress.step(epoch, m.Train.Epochs, run.step, run.stepsPerEpoch, tm.lastLoss)
 	}
 	return skipped(), nil
+}
+
+// step runs one training step on the batch in place: the optimizer's
+// inputs, the schedule's BeforeStep, the graphs in order, their metrics,
+// AfterStep. at names the step in errors.
+func (t *trainer) step(lr float64, graphs []string, tm *trainMetrics, at string) error {
+	run := t.run
+	if err := t.setOptimizerInputs(lr, run.global+1); err != nil {
+		return err
+	}
+	run.inStep = true
+	defer func() { run.inStep = false }()
+	if err := t.sched.BeforeStep(run); err != nil {
+		return fmt.Errorf("%s: method schedule: %w", at, err)
+	}
+	t.pr.SetRandomStream("")
+	t.pr.SetStep(uint64(run.global))
+	for _, g := range graphs {
+		if err := t.pr.Run(g); err != nil {
+			return fmt.Errorf("%s: %w", at, err)
+		}
+		if err := tm.add(t.pr, g, t.batch); err != nil {
+			// Name the tensor that went bad, when one did.
+			if ferr := t.checkFinite(at); ferr != nil {
+				return fmt.Errorf("%w (%v)", ferr, err)
+			}
+			return fmt.Errorf("%s: %w; the run stops and its last good checkpoint is kept", at, err)
+		}
+	}
+	if err := t.sched.AfterStep(run); err != nil {
+		return fmt.Errorf("%s: method schedule: %w", at, err)
+	}
+	run.global++
+	return nil
 }
 
 // setOptimizerInputs sets the optimizer's runtime inputs (learning rate,
