@@ -33,8 +33,10 @@ type RunState struct {
 	GraphRuns map[string]int64 `json:"graph_runs,omitempty"`
 }
 
-// writeCheckpoint stores the state with the run state in the metadata.
-func (t *trainer) writeCheckpoint(name string, state map[string][]float32) error {
+// writeCheckpoint stores the current state with the run state in the
+// metadata. It writes from the state's own memory (no copy: the state does
+// not change while the file is written).
+func (t *trainer) writeCheckpoint(name string) error {
 	meta, err := json.Marshal(t.state)
 	if err != nil {
 		return err
@@ -48,8 +50,12 @@ func (t *trainer) writeCheckpoint(name string, state map[string][]float32) error
 		// Base64: the metadata is JSON text, the state any bytes.
 		f.Metadata[scheduleStateKey] = base64.StdEncoding.EncodeToString(data)
 	}
-	for k, v := range state {
-		f.Tensors[k] = safetensors.Float32s(t.stateShape[k], v)
+	for _, k := range t.pr.StateKeys() {
+		v, err := t.pr.State(k)
+		if err != nil {
+			return err
+		}
+		f.Tensors[k] = safetensors.Float32sView(t.stateShape[k], v)
 	}
 	return safetensors.WriteFile(filepath.Join(t.opt.OutDir, name), f)
 }
@@ -93,11 +99,10 @@ func (t *trainer) restore() error {
 	if len(last) != len(t.pr.StateKeys()) {
 		return fmt.Errorf("%s holds %d tensors, the plan's state has %d", filepath.Join(dir, LastCheckpoint), len(last), len(t.pr.StateKeys()))
 	}
-	best, _, err := readCheckpointState(filepath.Join(dir, BestCheckpoint))
-	if err != nil {
-		return err
+	if _, err := os.Stat(filepath.Join(dir, BestCheckpoint)); err != nil {
+		return fmt.Errorf("run %s cannot resume: %w", dir, err)
 	}
-	t.state, t.bestState = st, best
+	t.state = st
 	t.run.global = st.GlobalStep
 	t.pr.SetRuns(st.GraphRuns)
 	return trimLog(filepath.Join(dir, LogFile), st.Epoch)

@@ -109,6 +109,13 @@ func NewSession(model []byte, inputs, outputs []string, opt Options) (*Session, 
 			return nil, err
 		}
 	}
+	// ORT's memory pattern preallocates each session's peak block of
+	// intermediate tensors and keeps it; with a train and an eval session it
+	// raised the ResNet18 bench process's peak RSS from 853 to 1108 MiB at no
+	// measurable speed difference (docs/performance.md).
+	if err := so.SetMemPattern(false); err != nil {
+		return nil, err
+	}
 	if opt.Profile != "" {
 		if err := so.EnableProfiling(opt.Profile); err != nil {
 			return nil, err

@@ -156,7 +156,6 @@ type trainer struct {
 	report     flops.Report
 	logf       *os.File
 	state      RunState
-	bestState  map[string][]float32
 	start      time.Time
 	keepAll    []float32
 	stateShape map[string][]int64
@@ -300,12 +299,10 @@ func (t *trainer) epoch(epoch int) error {
 	line := EpochLog{Epoch: epoch, LR: lr, Train: tm.summary(), Val: val, Method: tm.methodMeans(),
 		FLOPs: t.flopsSoFar(), Skipped: skipped}
 	t.state.Epoch, t.state.GlobalStep = epoch, run.global
-	snap := t.pr.snapshot()
 	if val.Acc > t.state.BestAcc {
 		t.state.BestAcc, t.state.BestEpoch = val.Acc, epoch
 		line.Best = true
-		t.bestState = snap
-		if err := t.writeCheckpoint(BestCheckpoint, snap); err != nil {
+		if err := t.writeCheckpoint(BestCheckpoint); err != nil {
 			return err
 		}
 	}
@@ -321,7 +318,7 @@ func (t *trainer) epoch(epoch int) error {
 		return err
 	}
 	// The last checkpoint, with the run state in its metadata, commits the epoch.
-	if err := t.writeCheckpoint(LastCheckpoint, snap); err != nil {
+	if err := t.writeCheckpoint(LastCheckpoint); err != nil {
 		return err
 	}
 	if err := writeJSON(filepath.Join(t.opt.OutDir, RunStateFile), t.state); err != nil {
@@ -543,22 +540,23 @@ func (t *trainer) checkFinite(at string) error {
 // writes results.json.
 func (t *trainer) finish() (*Result, error) {
 	m := &t.plan.Manifest
-	if t.bestState == nil {
-		return nil, fmt.Errorf("run %s has no best checkpoint to evaluate", t.opt.OutDir)
+	bestPath := filepath.Join(t.opt.OutDir, BestCheckpoint)
+	best, _, err := readCheckpointState(bestPath)
+	if err != nil {
+		return nil, fmt.Errorf("run %s has no best checkpoint to evaluate: %w", t.opt.OutDir, err)
 	}
-	if err := t.pr.SetState(t.bestState); err != nil {
-		return nil, err
+	if err := t.pr.SetState(best); err != nil {
+		return nil, fmt.Errorf("%s: %w", bestPath, err)
 	}
 	res := &Result{Method: m.Method, Hyper: m.Hyper, Dataset: t.spec.Name, Protocol: m.Train.Protocol, Epochs: m.Train.Epochs,
 		BestEpoch: t.state.BestEpoch, TrainingFLOPs: t.flopsSoFar(), PlannedFLOPs: t.report.Training.Total}
-	var err error
 	if res.Validation, err = t.valEval.evaluate(t.keepAll); err != nil {
 		return nil, err
 	}
 	if res.Test, res.Imbalance, err = MeasureImbalance(t.pr.Predictor(), t.test, t.spec); err != nil {
 		return nil, err
 	}
-	if err := Export(t.plan, t.bestState, filepath.Join(t.opt.OutDir, ModelFile)); err != nil {
+	if err := Export(t.plan, best, filepath.Join(t.opt.OutDir, ModelFile)); err != nil {
 		return nil, err
 	}
 	res.Seconds = time.Since(t.start).Seconds()
