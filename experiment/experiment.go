@@ -312,17 +312,21 @@ func OpenPlanData(p *compile.Plan, root string) (datasets.Dataset, error) {
 	return data, nil
 }
 
-// ParseKeyValues reads repeated "k=v" or "k=v,k2=v2" flags into a map.
+// ParseKeyValues reads repeated "k=v" or "k=v,k2=v2" flags into a map. A
+// key given twice is an error: which value was meant is not for bmc to guess.
 func ParseKeyValues(flag string, items []string) (map[string]string, error) {
 	out := map[string]string{}
 	for _, item := range items {
 		for _, kv := range strings.Split(item, ",") {
 			k, v, ok := strings.Cut(kv, "=")
-			k = strings.TrimSpace(k)
+			k, v = strings.TrimSpace(k), strings.TrimSpace(v)
 			if !ok || k == "" {
 				return nil, fmt.Errorf("--%s %q: want key=value", flag, kv)
 			}
-			out[k] = strings.TrimSpace(v)
+			if prev, dup := out[k]; dup {
+				return nil, fmt.Errorf("--%s: key %s is given twice (%s=%s and %s=%s); give it once", flag, k, k, prev, k, v)
+			}
+			out[k] = v
 		}
 	}
 	return out, nil
