@@ -47,7 +47,10 @@ type Request struct {
 }
 
 // Overrides are training settings a user may change; zero values keep the
-// preset (MomentumSet and WeightDecaySet make an explicit 0 count).
+// preset. The settings whose valid range includes 0 have a flag that makes
+// an explicit 0 count (MomentumSet, WeightDecaySet, Beta1Set, Beta2Set,
+// ThreadsSet); for the others 0 is outside the range, and the user layers
+// (flags, configuration files) refuse an explicit 0 instead of passing it on.
 type Overrides struct {
 	Epochs, BatchSize, EvalBatchSize, StepSize, Threads int
 	LR, Momentum, WeightDecay, Gamma, Beta1, Beta2, Eps float64
@@ -55,18 +58,19 @@ type Overrides struct {
 	Nesterov                                            *bool
 	Protocol, Optimizer                                 string
 	MomentumSet, WeightDecaySet                         bool
+	Beta1Set, Beta2Set, ThreadsSet                      bool
 }
 
 // merge overlays the set fields of o2 on o.
 func (o Overrides) merge(o2 Overrides) Overrides {
 	ints := []struct{ dst, v *int }{{&o.Epochs, &o2.Epochs}, {&o.BatchSize, &o2.BatchSize}, {&o.EvalBatchSize, &o2.EvalBatchSize},
-		{&o.StepSize, &o2.StepSize}, {&o.Threads, &o2.Threads}}
+		{&o.StepSize, &o2.StepSize}}
 	for _, f := range ints {
 		if *f.v != 0 {
 			*f.dst = *f.v
 		}
 	}
-	floats := []struct{ dst, v *float64 }{{&o.LR, &o2.LR}, {&o.Gamma, &o2.Gamma}, {&o.Beta1, &o2.Beta1}, {&o.Beta2, &o2.Beta2}, {&o.Eps, &o2.Eps}}
+	floats := []struct{ dst, v *float64 }{{&o.LR, &o2.LR}, {&o.Gamma, &o2.Gamma}, {&o.Eps, &o2.Eps}}
 	for _, f := range floats {
 		if *f.v != 0 {
 			*f.dst = *f.v
@@ -77,6 +81,15 @@ func (o Overrides) merge(o2 Overrides) Overrides {
 	}
 	if o2.WeightDecaySet {
 		o.WeightDecay, o.WeightDecaySet = o2.WeightDecay, true
+	}
+	if o2.Beta1Set || o2.Beta1 != 0 {
+		o.Beta1, o.Beta1Set = o2.Beta1, true
+	}
+	if o2.Beta2Set || o2.Beta2 != 0 {
+		o.Beta2, o.Beta2Set = o2.Beta2, true
+	}
+	if o2.ThreadsSet || o2.Threads != 0 {
+		o.Threads, o.ThreadsSet = o2.Threads, true
 	}
 	if o2.Seed != nil {
 		o.Seed = o2.Seed
@@ -157,6 +170,9 @@ func (o Overrides) apply(c compile.TrainConfig) compile.TrainConfig {
 	setInt(&c.BatchSize, o.BatchSize)
 	setInt(&c.EvalBatchSize, o.EvalBatchSize)
 	setInt(&c.Scheduler.StepSize, o.StepSize)
+	if o.ThreadsSet {
+		c.Threads = o.Threads
+	}
 	setInt(&c.Threads, o.Threads)
 	if o.Optimizer != "" && o.Optimizer != c.Optimizer.Name {
 		// Switching optimizer starts from its PyTorch defaults.
@@ -165,8 +181,11 @@ func (o Overrides) apply(c compile.TrainConfig) compile.TrainConfig {
 			c.Optimizer.Beta1, c.Optimizer.Beta2, c.Optimizer.Eps = 0.9, 0.999, 1e-8
 		}
 	}
-	for _, f := range []struct{ dst, v *float64 }{{&c.Optimizer.LR, &o.LR}, {&c.Optimizer.Beta1, &o.Beta1}, {&c.Optimizer.Beta2, &o.Beta2}, {&c.Optimizer.Eps, &o.Eps}} {
-		if *f.v != 0 {
+	for _, f := range []struct {
+		dst, v *float64
+		set    bool
+	}{{&c.Optimizer.LR, &o.LR, false}, {&c.Optimizer.Beta1, &o.Beta1, o.Beta1Set}, {&c.Optimizer.Beta2, &o.Beta2, o.Beta2Set}, {&c.Optimizer.Eps, &o.Eps, false}} {
+		if f.set || *f.v != 0 {
 			*f.dst = *f.v
 		}
 	}

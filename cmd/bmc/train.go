@@ -12,6 +12,7 @@ import (
 	"bmc/compile"
 	"bmc/datasets"
 	"bmc/experiment"
+	"bmc/internal/machine"
 	"bmc/runtime"
 )
 
@@ -26,6 +27,12 @@ func runTrain(args []string, stdout io.Writer) error {
 	skipBad := fs.Bool("skip-bad", false, "drop training samples that fail to read (listed in log.jsonl) instead of stopping")
 	profile := fs.String("profile", "", "write ONNX Runtime's per-node timing profiles (Chrome trace JSON) to files starting with PREFIX")
 	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if err := checkSettings(fs); err != nil {
+		return err
+	}
+	if err := machine.CheckThreads("--workers", *workers, true); err != nil {
 		return err
 	}
 	var compileOnly []string
