@@ -122,7 +122,12 @@ func (l EpochLog) scalars() map[string]float64 {
 // by validation accuracy and the last one; then it evaluates the best model
 // on the test split (performance and Shapley imbalance) and exports
 // model.onnx.
-func Train(p *compile.Plan, data datasets.Dataset, sched methods.Schedule, opt TrainOptions) (*Result, error) {
+func Train(p *compile.Plan, data datasets.Dataset, sched methods.Schedule, opt TrainOptions) (res *Result, err error) {
+	dir, err := openRunDir(opt.OutDir, opt.Resume)
+	if err != nil {
+		return nil, err
+	}
+	defer func() { dir.close(err) }()
 	t, err := newTrainer(p, data, sched, opt)
 	if err != nil {
 		return nil, err
@@ -166,15 +171,6 @@ func newTrainer(p *compile.Plan, data datasets.Dataset, sched methods.Schedule, 
 	m := &p.Manifest
 	if sched == nil {
 		return nil, errors.New("train: no method schedule given")
-	}
-	if opt.Resume {
-		if err := checkResumable(opt.OutDir); err != nil {
-			return nil, err
-		}
-	} else {
-		if err := prepareRunDir(opt.OutDir); err != nil {
-			return nil, err
-		}
 	}
 	if err := checkDiskSpace(opt.OutDir, runBytes(m), freeBytes); err != nil {
 		return nil, err
@@ -292,7 +288,7 @@ func (t *trainer) epoch(epoch int) error {
 	}
 	line := EpochLog{Epoch: epoch, LR: lr, Train: tm.summary(), Val: val, Method: tm.methodMeans(),
 		FLOPs: int64(epoch+1) * t.report.PerEpoch.Total, Skipped: skipped}
-	t.state.Epoch, t.state.GlobalStep = epoch, run.global
+	t.state.Epoch, t.state.GlobalStep, t.state.Seconds = epoch, run.global, time.Since(t.start).Seconds()
 	snap := t.pr.snapshot()
 	if val.Acc > t.state.BestAcc {
 		t.state.BestAcc, t.state.BestEpoch = val.Acc, epoch
