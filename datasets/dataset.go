@@ -82,6 +82,10 @@ type Options struct {
 	Root string
 	// Params are dataset-specific settings as key=value strings.
 	Params map[string]string
+	// SkipBad passes over files that fail to read while the dataset is
+	// opened (the clip audio_shape=auto takes the shape from), recording
+	// each as a problem, instead of failing.
+	SkipBad bool
 }
 
 // Entry describes a dataset in the catalogue.

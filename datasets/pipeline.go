@@ -178,6 +178,9 @@ type batchResult struct {
 // epoch's Batches if it is still open.
 func (l *Loader) Epoch(epoch int, order []int) (*Batches, error) {
 	n := l.split.Len()
+	if len(order) == 0 {
+		return nil, fmt.Errorf("epoch %d: no samples to read (the split is empty)", epoch)
+	}
 	for p, i := range order {
 		if i < 0 || i >= n {
 			return nil, fmt.Errorf("epoch %d: order[%d] = %d is outside the split's %d samples", epoch, p, i, n)
@@ -254,6 +257,7 @@ func (b *Batches) assemble(free chan<- struct{}) {
 	defer close(b.out)
 	l := b.l
 	var cur *HostBatch
+	delivered := 0 // batches
 	defer func() {
 		if cur != nil {
 			l.batches <- cur
@@ -313,6 +317,7 @@ func (b *Batches) assemble(free chan<- struct{}) {
 				l.batches <- full
 				return
 			}
+			delivered++
 		}
 	}
 	if cur != nil && !l.opt.DropLast {
@@ -320,8 +325,29 @@ func (b *Batches) assemble(free chan<- struct{}) {
 		cur = nil
 		if !deliver(batchResult{b: last.trim(l.mods)}) {
 			l.batches <- last
+			return
 		}
+		delivered++
 	}
+	if delivered == 0 {
+		// An epoch of no batch would train nothing, or evaluate nothing and
+		// report a meaningless score: it is an error, not an empty epoch.
+		deliver(batchResult{err: b.emptyEpochError()})
+	}
+}
+
+// emptyEpochError says why an epoch produced no batch.
+func (b *Batches) emptyEpochError() error {
+	skipped := b.Skipped()
+	usable := len(b.order) - len(skipped)
+	msg := fmt.Sprintf("epoch %d: no usable batch: %d samples", b.epoch, len(b.order))
+	if len(skipped) > 0 {
+		msg += fmt.Sprintf(", %d of them skipped as unreadable (the first: sample %d: %v)", len(skipped), skipped[0].Index, skipped[0].Err)
+	}
+	if b.l.opt.DropLast {
+		msg += fmt.Sprintf(", %d usable, fewer than one batch of %d", usable, b.l.opt.BatchSize)
+	}
+	return errors.New(msg)
 }
 
 // trim points Data, Labels and Indices at the first N samples.

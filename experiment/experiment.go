@@ -29,6 +29,9 @@ type Request struct {
 	Dataset    string
 	DataParams map[string]string
 	DataRoot   string
+	// SkipBad passes over unreadable files while the dataset is opened
+	// (datasets.Options.SkipBad).
+	SkipBad bool
 	// Encoder overrides the default encoder of every modality ("mlp:64,32"
 	// means hidden width 64 and feature width 32; "linear:32"; "resnet18").
 	Encoder string
@@ -212,7 +215,7 @@ func (o Overrides) apply(c compile.TrainConfig) compile.TrainConfig {
 
 // Open opens the request's dataset.
 func (r Request) Open() (datasets.Dataset, error) {
-	return datasets.Open(r.Dataset, datasets.Options{Root: r.DataRoot, Params: r.DataParams})
+	return datasets.Open(r.Dataset, datasets.Options{Root: r.DataRoot, Params: r.DataParams, SkipBad: r.SkipBad})
 }
 
 // Compile builds the plan of a request; it also returns the opened dataset.
@@ -311,10 +314,11 @@ func Schedule(p *compile.Plan) (methods.Schedule, error) {
 }
 
 // OpenPlanData opens the dataset a plan was compiled for (with the same
-// parameters) and checks that it still has the plan's shapes.
-func OpenPlanData(p *compile.Plan, root string) (datasets.Dataset, error) {
+// parameters, from root, passing over unreadable files with skipBad) and
+// checks that it still has the plan's shapes.
+func OpenPlanData(p *compile.Plan, root string, skipBad bool) (datasets.Dataset, error) {
 	ref := p.Manifest.Dataset
-	data, err := datasets.Open(ref.Name, datasets.Options{Root: root, Params: ref.Params})
+	data, err := datasets.Open(ref.Name, datasets.Options{Root: root, Params: ref.Params, SkipBad: skipBad})
 	if err != nil {
 		return nil, err
 	}

@@ -362,7 +362,7 @@ func TestOpenPlanData(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	d, err := experiment.OpenPlanData(p, "")
+	d, err := experiment.OpenPlanData(p, "", false)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -370,12 +370,12 @@ func TestOpenPlanData(t *testing.T) {
 		t.Errorf("reopened dataset %+v", d.Spec())
 	}
 	p.Manifest.Dataset.Spec.Classes = 4
-	if _, err := experiment.OpenPlanData(p, ""); err == nil || !strings.Contains(err.Error(), "3 classes") {
+	if _, err := experiment.OpenPlanData(p, "", false); err == nil || !strings.Contains(err.Error(), "3 classes") {
 		t.Errorf("class mismatch error = %v", err)
 	}
 	p.Manifest.Dataset.Spec.Classes = 3
 	p.Manifest.Dataset.Spec.Modalities[0].Shape = []int64{5}
-	if _, err := experiment.OpenPlanData(p, ""); err == nil || !strings.Contains(err.Error(), "modality audio") {
+	if _, err := experiment.OpenPlanData(p, "", false); err == nil || !strings.Contains(err.Error(), "modality audio") {
 		t.Errorf("shape mismatch error = %v", err)
 	}
 }

@@ -145,7 +145,7 @@ func TestExportedModelMatchesTrainerEvaluation(t *testing.T) {
 			t.Errorf("%s accuracy: model.onnx %v, trainer %v", mod, got.ModalityAcc[mod], acc)
 		}
 	}
-	all, imb, err := runtime.MeasureImbalance(m, test, d.Spec())
+	all, imb, err := runtime.MeasureImbalance(m, test, d.Spec(), runtime.EvalOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}

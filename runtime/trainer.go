@@ -52,8 +52,9 @@ type TrainOptions struct {
 	// Workers is the number of goroutines reading training samples
 	// (0: one per CPU).
 	Workers int
-	// SkipBad drops training samples that fail to read instead of stopping
-	// the run; each epoch's log line lists them.
+	// SkipBad drops samples that fail to read instead of stopping the run:
+	// each epoch's log line lists the training and validation samples it
+	// dropped, results.json the test samples.
 	SkipBad bool
 	// Profile, when set, has ONNX Runtime write a per-node timing profile of
 	// every graph (Chrome trace JSON, file names starting with Profile) when
@@ -91,10 +92,19 @@ type EpochLog struct {
 	Skipped []SkippedSample `json:"skipped,omitempty"`
 }
 
-// SkippedSample is a training sample that failed to read.
+// SkippedSample is a sample that failed to read.
 type SkippedSample struct {
 	Index int    `json:"index"`
 	Error string `json:"error"`
+}
+
+// skippedSamples lists what a loader skipped.
+func skippedSamples(in []datasets.SkippedSample) []SkippedSample {
+	var out []SkippedSample
+	for _, s := range in {
+		out = append(out, SkippedSample{Index: s.Index, Error: s.Err.Error()})
+	}
+	return out
 }
 
 // scalars are the line's numbers as TensorBoard tags (train/…, val/…,
@@ -227,7 +237,7 @@ func newTrainer(p *compile.Plan, data datasets.Dataset, sched methods.Schedule, 
 		t.close()
 		return nil, err
 	}
-	if t.valEval, err = newEvaluator(t.pr.Predictor(), t.val, t.spec); err != nil {
+	if t.valEval, err = newEvaluator(t.pr.Predictor(), t.val, t.spec, EvalOptions{SkipBad: opt.SkipBad}); err != nil {
 		t.close()
 		return nil, err
 	}
@@ -388,11 +398,7 @@ func (t *trainer) trainSteps(epoch int, lr float64) (*trainMetrics, []SkippedSam
 		run.global++
 		t.progress.step(epoch, m.Train.Epochs, step, run.stepsPerEpoch, tm.lastLoss)
 	}
-	var skipped []SkippedSample
-	for _, s := range batches.Skipped() {
-		skipped = append(skipped, SkippedSample{Index: s.Index, Error: s.Err.Error()})
-	}
-	return tm, skipped, nil
+	return tm, skippedSamples(batches.Skipped()), nil
 }
 
 // fill copies a loaded batch into the training graph's batch tensors.
@@ -434,7 +440,7 @@ func (t *trainer) finish() (*Result, error) {
 	if res.Validation, err = t.valEval.evaluate(t.keepAll); err != nil {
 		return nil, err
 	}
-	if res.Test, res.Imbalance, err = MeasureImbalance(t.pr.Predictor(), t.test, t.spec); err != nil {
+	if res.Test, res.Imbalance, err = MeasureImbalance(t.pr.Predictor(), t.test, t.spec, EvalOptions{SkipBad: t.opt.SkipBad}); err != nil {
 		return nil, err
 	}
 	if err := Export(t.plan, t.bestState, filepath.Join(t.opt.OutDir, ModelFile)); err != nil {

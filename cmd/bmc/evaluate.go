@@ -36,6 +36,7 @@ func runEval(args []string, stdout io.Writer) error {
 	batch := fs.Int("batch-size", 256, "model.onnx: evaluation batch size")
 	threads := fs.Int("threads", 0, "ONNX Runtime threads (0: ORT's default)")
 	asJSON := fs.Bool("json", false, "print the report as JSON")
+	skipBad := fs.Bool("skip-bad", false, "leave samples that fail to read out of the metrics (listed in the report) instead of stopping")
 	out := fs.StringP("out", "o", "", "also write the report as JSON to this file")
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -65,7 +66,7 @@ func runEval(args []string, stdout io.Writer) error {
 				return err
 			}
 		}
-		if data, err = datasets.Open(name, datasets.Options{Root: *dataRoot, Params: params}); err != nil {
+		if data, err = datasets.Open(name, datasets.Options{Root: *dataRoot, Params: params, SkipBad: *skipBad}); err != nil {
 			return err
 		}
 		pred = m
@@ -73,7 +74,7 @@ func runEval(args []string, stdout io.Writer) error {
 		if *dataset != "" || len(*dataKV) > 0 {
 			return fmt.Errorf("--dataset and --data apply to model.onnx; a run directory evaluates on its own dataset")
 		}
-		pr, d, err := loadRun(src, *checkpoint, *dataRoot, *threads)
+		pr, d, err := loadRun(src, *checkpoint, *dataRoot, *threads, *skipBad)
 		if err != nil {
 			return err
 		}
@@ -85,7 +86,7 @@ func runEval(args []string, stdout io.Writer) error {
 		return err
 	}
 	rep := evalReport{Source: src, Dataset: data.Spec().Name, Split: *split}
-	if rep.Metrics, rep.Imbalance, err = runtime.MeasureImbalance(pred, sp, data.Spec()); err != nil {
+	if rep.Metrics, rep.Imbalance, err = runtime.MeasureImbalance(pred, sp, data.Spec(), runtime.EvalOptions{SkipBad: *skipBad}); err != nil {
 		return err
 	}
 	if *out != "" {
@@ -104,6 +105,9 @@ func runEval(args []string, stdout io.Writer) error {
 	}
 	fmt.Fprintf(stdout, "%s on %s/%s (%d samples)\n", src, rep.Dataset, rep.Split, rep.Metrics.Samples)
 	fmt.Fprintf(stdout, "  acc %.4f  macro-F1 %.4f  loss %.4f\n", rep.Metrics.Acc, rep.Metrics.F1, rep.Metrics.Loss)
+	if s := rep.Metrics.Skipped; len(s) > 0 {
+		fmt.Fprintf(stdout, "  %d unreadable samples left out (the first: sample %d: %s; --json lists them)\n", len(s), s[0].Index, s[0].Error)
+	}
 	for _, m := range pred.Modalities() {
 		fmt.Fprintf(stdout, "  %-8s acc %.4f  F1 %.4f  Shapley %.4f\n", m, rep.Metrics.ModalityAcc[m], rep.Metrics.ModalityF1[m], rep.Imbalance.Shapley[m])
 	}
@@ -123,7 +127,7 @@ func runEval(args []string, stdout io.Writer) error {
 }
 
 // loadRun loads a run directory's plan with a checkpoint's state.
-func loadRun(dir, which, dataRoot string, threads int) (*runtime.Program, datasets.Dataset, error) {
+func loadRun(dir, which, dataRoot string, threads int, skipBad bool) (*runtime.Program, datasets.Dataset, error) {
 	var file string
 	switch which {
 	case "best":
@@ -141,7 +145,7 @@ func loadRun(dir, which, dataRoot string, threads int) (*runtime.Program, datase
 	if err != nil {
 		return nil, nil, err
 	}
-	data, err := experiment.OpenPlanData(plan, dataRoot)
+	data, err := experiment.OpenPlanData(plan, dataRoot, skipBad)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -171,7 +175,7 @@ func runExport(args []string, stdout io.Writer) error {
 	if path == "" {
 		path = filepath.Join(dir, runtime.ModelFile)
 	}
-	pr, _, err := loadRun(dir, *checkpoint, "", 1)
+	pr, _, err := loadRun(dir, *checkpoint, "", 1, false)
 	if err != nil {
 		return err
 	}

@@ -24,7 +24,7 @@ func runTrain(args []string, stdout io.Writer) error {
 	resume := fs.String("resume", "", "continue the run in RUN_DIR from its last checkpoint")
 	quiet := fs.Bool("quiet", false, "print only the final summary")
 	workers := fs.Int("workers", 0, "goroutines reading training samples (0: one per CPU)")
-	skipBad := fs.Bool("skip-bad", false, "drop training samples that fail to read (listed in log.jsonl) instead of stopping")
+	skipBad := fs.Bool("skip-bad", false, "drop samples that fail to read instead of stopping: training and validation ones are listed in log.jsonl, test ones in results.json, and audio_shape=auto takes the first readable clip")
 	profile := fs.String("profile", "", "write ONNX Runtime's per-node timing profiles (Chrome trace JSON) to files starting with PREFIX")
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -54,7 +54,7 @@ func runTrain(args []string, stdout io.Writer) error {
 		if plan, err = compile.Load(filepath.Join(*resume, runtime.PlanDir)); err != nil {
 			return fmt.Errorf("%s is not a run directory: %w", *resume, err)
 		}
-		if data, err = experiment.OpenPlanData(plan, ef.dataRoot); err != nil {
+		if data, err = experiment.OpenPlanData(plan, ef.dataRoot, *skipBad); err != nil {
 			return err
 		}
 		*out = *resume
@@ -68,7 +68,7 @@ func runTrain(args []string, stdout io.Writer) error {
 		if plan, err = compile.Load(fs.Arg(0)); err != nil {
 			return err
 		}
-		if data, err = experiment.OpenPlanData(plan, ef.dataRoot); err != nil {
+		if data, err = experiment.OpenPlanData(plan, ef.dataRoot, *skipBad); err != nil {
 			return err
 		}
 	case fs.NArg() == 0:
@@ -76,6 +76,7 @@ func runTrain(args []string, stdout io.Writer) error {
 		if err != nil {
 			return err
 		}
+		req.SkipBad = *skipBad
 		if plan, data, err = experiment.Compile(req); err != nil {
 			return err
 		}
@@ -148,4 +149,7 @@ func printResult(w io.Writer, r *runtime.Result) {
 	}
 	fmt.Fprintf(w, "  v(∅) %.4f\n", r.Imbalance.Coalitions[""])
 	fmt.Fprintf(w, "  training FLOPs %s, %.1f s\n", human(r.TrainingFLOPs), r.Seconds)
+	if n := len(r.Test.Skipped); n > 0 {
+		fmt.Fprintf(w, "  %d unreadable test samples left out (listed in %s)\n", n, runtime.ResultsFile)
+	}
 }
