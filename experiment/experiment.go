@@ -328,7 +328,7 @@ func OpenPlanData(p *compile.Plan, root string, skipBad bool) (datasets.Dataset,
 	}
 	for _, m := range ref.Spec.Modalities {
 		gm, ok := got.Modality(m.Name)
-		if !ok || !graph.Shape(gm.Shape).Equal(m.Shape) {
+		if !ok || !graph.Shape(gm.Shape).Equal(m.Shape) || gm.Int != m.Int {
 			return nil, fmt.Errorf("dataset %s: modality %s has shape %v, the plan was compiled for %v", ref.Name, m.Name, gm.Shape, m.Shape)
 		}
 	}

@@ -136,6 +136,7 @@ func runCompile(args []string, stdout io.Writer) error {
 	var ef experimentFlags
 	ef.register(fs)
 	out := fs.StringP("out", "o", "", "plan directory to write (required)")
+	force := fs.Bool("force", false, "replace the plan already in the -o folder")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -148,12 +149,18 @@ func runCompile(args []string, stdout io.Writer) error {
 	if *out == "" {
 		return fmt.Errorf("-o PLAN_DIR is required")
 	}
+	if err := checkCompileDir(*out, *force); err != nil {
+		return err
+	}
 	req, err := ef.request(fs)
 	if err != nil {
 		return err
 	}
 	plan, _, err := experiment.Compile(req)
 	if err != nil {
+		return err
+	}
+	if err := removeOldPlan(*out); err != nil {
 		return err
 	}
 	if err := plan.Save(*out); err != nil {

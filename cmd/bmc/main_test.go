@@ -52,7 +52,7 @@ func TestBadInputListsTheValidChoices(t *testing.T) {
 		{[]string{"compile", "--method", "agm", "--dataset", "synth-av"}, []string{"-o PLAN_DIR is required"}},
 		{[]string{"train", "--method", "agm", "--dataset", "synth-av"}, []string{"--out RUN_DIR is required"}},
 		{[]string{"flops", filepath.Join(tmp, "missing")}, []string{"not a plan directory", "plan.json"}},
-		{[]string{"eval", filepath.Join(tmp, "missing")}, []string{"not a run directory"}},
+		{[]string{"eval", filepath.Join(tmp, "missing")}, []string{"no run directory"}},
 		{[]string{"compile", "--method", "agm", "--dataset", "synth-av", "--encoder", "cnn:3", "-o", tmp}, []string{"kind \"cnn\"", "linear, mlp"}},
 		{[]string{"train", tmp, "--epochs", "3", "--out", filepath.Join(tmp, "run")}, []string{"--epochs", "compiled"}},
 	}

@@ -4,7 +4,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"path/filepath"
 	"strings"
 
 	"github.com/spf13/pflag"
@@ -51,8 +50,8 @@ func runTrain(args []string, stdout io.Writer) error {
 			return fmt.Errorf("--resume continues a run as it was compiled; it takes no --out, plan directory or %s", strings.Join(append(compileOnly, "--method/--dataset"), ", "))
 		}
 		var err error
-		if plan, err = compile.Load(filepath.Join(*resume, runtime.PlanDir)); err != nil {
-			return fmt.Errorf("%s is not a run directory: %w", *resume, err)
+		if plan, err = loadRunPlan(*resume); err != nil {
+			return err
 		}
 		if data, err = experiment.OpenPlanData(plan, ef.dataRoot, *skipBad); err != nil {
 			return err
