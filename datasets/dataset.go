@@ -26,6 +26,11 @@ type Modality struct {
 	Int bool `json:"int,omitempty"`
 }
 
+// MaxSampleElements bounds one sample of one modality: 2³¹−1 values, the
+// most an ONNX Runtime dimension product and bmc's int sizes are checked for
+// (a ResNet input of 3×224×224 has 150528).
+const MaxSampleElements = 1<<31 - 1
+
 // Size is the number of elements of one sample of the modality.
 func (m Modality) Size() int {
 	n := 1

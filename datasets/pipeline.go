@@ -7,6 +7,7 @@ import (
 	"strconv"
 	"sync"
 
+	"bmc/internal/machine"
 	"bmc/internal/randstream"
 )
 
@@ -102,6 +103,9 @@ func NewLoader(split Split, spec Spec, opt LoaderOptions) (*Loader, error) {
 		return nil, fmt.Errorf("loader for %s: the spec lists no modalities", spec.Name)
 	}
 	for _, m := range spec.Modalities {
+		if n := shapeElements(m.Shape); n > MaxSampleElements {
+			return nil, fmt.Errorf("loader for %s: modality %s has %.4g values per sample (shape %v); at most %d are supported", spec.Name, m.Name, n, m.Shape, MaxSampleElements)
+		}
 		if m.Size() < 1 {
 			return nil, fmt.Errorf("loader for %s: modality %s has shape %v: want a known, non-empty shape", spec.Name, m.Name, m.Shape)
 		}
@@ -109,6 +113,9 @@ func NewLoader(split Split, spec Spec, opt LoaderOptions) (*Loader, error) {
 	opt.Workers = max(opt.Workers, 1)
 	if opt.Prefetch == 0 {
 		opt.Prefetch = 2
+	}
+	if err := checkLoaderMemory(spec, opt); err != nil {
+		return nil, err
 	}
 	l := &Loader{split: split, mods: spec.Modalities, opt: opt}
 	l.seeded, _ = split.(SeededReader)
@@ -128,6 +135,32 @@ func NewLoader(split Split, spec Spec, opt LoaderOptions) (*Loader, error) {
 		l.slots = append(l.slots, s)
 	}
 	return l, nil
+}
+
+// shapeElements multiplies a shape's sizes in float64, which cannot
+// overflow.
+func shapeElements(shape []int64) float64 {
+	n := 1.0
+	for _, d := range shape {
+		n *= float64(d)
+	}
+	return n
+}
+
+// checkLoaderMemory refuses a loader whose buffers (Prefetch+2 batches and
+// two sample slots per worker) would not fit in memory.
+func checkLoaderMemory(spec Spec, opt LoaderOptions) error {
+	var perSample float64
+	for _, m := range spec.Modalities {
+		elem := 4.0
+		if m.Int {
+			elem = 8
+		}
+		perSample += shapeElements(m.Shape) * elem
+	}
+	samples := float64(opt.Prefetch+2)*float64(opt.BatchSize) + 2*float64(opt.Workers)
+	what := fmt.Sprintf("reading %s in batches of %d with %d workers (%s per sample)", spec.Name, opt.BatchSize, opt.Workers, machine.FormatBytes(perSample))
+	return machine.CheckMemory(what, samples*perSample)
 }
 
 func newBuffer(m Modality, n int) Buffer {

@@ -253,6 +253,9 @@ func Compile(r Request) (*compile.Plan, datasets.Dataset, error) {
 		return nil, nil, err
 	}
 	cfg := r.Train.apply(preset)
+	if err := checkModelSize(model, cfg); err != nil {
+		return nil, nil, err
+	}
 	ref := compile.DatasetRef{Name: r.Dataset, Params: r.DataParams, Spec: spec}
 	b, err := compile.NewBuilder(model, ref, cfg, r.Method, hp.Values())
 	if err != nil {

@@ -12,6 +12,7 @@ import (
 
 	"bmc/datasets"
 	"bmc/graph/onnxpb"
+	"bmc/internal/machine"
 )
 
 // ExportedModel is a model.onnx written by Export, loaded in ONNX Runtime,
@@ -63,6 +64,19 @@ func OpenModel(path string, batch int, opt Options) (*ExportedModel, error) {
 		}
 		shapes[vi.GetName()] = shape
 		ints[vi.GetName()] = tt.GetElemType() == int32(onnxpb.TensorProto_INT64)
+	}
+	var perSample float64 // bytes of one row of every tensor allocated below
+	for _, mod := range m.modalities {
+		n := 1.0
+		for i, d := range shapes[mod] {
+			if i > 0 { // past the batch axis
+				n *= float64(d)
+			}
+		}
+		perSample += 8*n + 4*float64(m.classes)
+	}
+	if err := machine.CheckMemory(fmt.Sprintf("%s in batches of %d", path, batch), float64(batch)*(perSample+8+4*float64(m.classes))); err != nil {
+		return nil, err
 	}
 	ok = false
 	defer func() {

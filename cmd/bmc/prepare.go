@@ -203,6 +203,11 @@ func (p *audioPrep) features(path, name string) (*audio.Matrix, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", path, err)
 	}
+	for i, v := range m.Data {
+		if math.IsNaN(float64(v)) || math.IsInf(float64(v), 0) {
+			return nil, fmt.Errorf("%s: the features hold %v at row %d, column %d; nothing was written", path, v, i/m.Cols, i%m.Cols)
+		}
+	}
 	return m, nil
 }
 

@@ -90,3 +90,25 @@ func TestOutOfRangeSettingsAreRefused(t *testing.T) {
 		t.Errorf("a refused command left %s behind", out)
 	}
 }
+
+// Requests far beyond the machine (tensor sizes, parameter counts, memory,
+// threads) are refused before anything is allocated, with the estimate,
+// instead of crashing out of memory or hanging.
+func TestOversizedRequestsAreRefusedPromptly(t *testing.T) {
+	tmp := t.TempDir()
+	out := tmp + "/plan"
+	base := []string{"compile", "--method", "baseline", "--dataset", "synth-av", "-o", out}
+	small := []string{"BMC_MEMORY_LIMIT=1G"}
+	run := tinyRun(t, tmp+"/run", "--dataset", "synth-av", "--data", "train=64,val=16,test=16")
+	cases := []refusal{
+		{"feature width", nil, append(base, "--data", "dim.audio=100000000000"), []string{"modality audio has 1e+11 values per sample", "at most 2147483647"}},
+		{"sample count", nil, append(base, "--data", "train=100000000000"), []string{"dataset synth-av (1e+11 samples", "needs about", "TiB of memory"}},
+		{"shape overflow", nil, append(base, "--data", "shape.visual=100000x100000x100000x100000"), []string{"modality visual has 1e+20 values per sample"}},
+		{"parameters", nil, append(base, "--encoder", "mlp:100000000,10"), []string{"parameters (the largest tensor, modality_encoder.audio.0.weight [100000000 32]", "at most 1073741824"}},
+		{"memory", small, append(base, "--encoder", "mlp:4000000,10"), []string{"training a model of 3.44e+08 parameters with sgd", "GiB of memory, more than the 1 GiB of BMC_MEMORY_LIMIT"}},
+		{"dataset memory", small, append(base, "--data", "dim.audio=1000000"), []string{"dataset synth-av (3500 samples", "more than the 1 GiB"}},
+		{"eval batch memory", small, []string{"eval", run + "/model.onnx", "--batch-size", "16000000"}, []string{"model.onnx in batches of 16000000 needs about", "more than the 1 GiB"}},
+		{"threads", nil, []string{"eval", run, "--threads", "100000"}, []string{"--threads 100000"}},
+	}
+	checkRefusals(t, cases)
+}

@@ -107,8 +107,12 @@ func CheckMemory(what string, need float64) error {
 		return err
 	}
 	if need > float64(have) {
-		return fmt.Errorf("%s needs about %s of memory, more than the %s of %s (%s sets another limit)",
-			what, FormatBytes(need), FormatBytes(float64(have)), from, MemoryEnv)
+		hint := " (" + MemoryEnv + " sets another limit)"
+		if from == MemoryEnv {
+			hint = ""
+		}
+		return fmt.Errorf("%s needs about %s of memory, more than the %s of %s%s",
+			what, FormatBytes(need), FormatBytes(float64(have)), from, hint)
 	}
 	return nil
 }
