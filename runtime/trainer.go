@@ -78,18 +78,19 @@ type Result struct {
 	Seconds       float64 `json:"seconds"`
 }
 
-// EpochLog is one line of log.jsonl.
+// EpochLog is one line of log.jsonl. Train and Val have one naming
+// scheme, that of results.json's metrics: train is the epoch's running
+// metrics over the batches it trained on (and the samples --skip-bad
+// dropped), val one pass over the validation split.
 type EpochLog struct {
 	Epoch   int                `json:"epoch"`
 	LR      float64            `json:"lr"`
-	Train   map[string]float64 `json:"train"`
+	Train   SplitMetrics       `json:"train"`
 	Val     SplitMetrics       `json:"val"`
 	Method  map[string]float64 `json:"method,omitempty"`
 	FLOPs   int64              `json:"train_flops_so_far"`
 	Best    bool               `json:"best"`
 	Seconds float64            `json:"seconds"`
-	// Skipped are the training samples --skip-bad dropped this epoch.
-	Skipped []SkippedSample `json:"skipped,omitempty"`
 }
 
 // SkippedSample is a sample that failed to read.
@@ -110,17 +111,9 @@ func skippedSamples(in []datasets.SkippedSample) []SkippedSample {
 // scalars are the line's numbers as TensorBoard tags (train/…, val/…,
 // method/…, lr, train_flops).
 func (l EpochLog) scalars() map[string]float64 {
-	out := map[string]float64{"lr": l.LR, "train_flops": float64(l.FLOPs),
-		"val/loss": l.Val.Loss, "val/acc": l.Val.Acc, "val/f1": l.Val.F1}
-	for k, v := range l.Train {
-		out["train/"+k] = v
-	}
-	for m, v := range l.Val.ModalityAcc {
-		out["val/acc_"+m] = v
-	}
-	for m, v := range l.Val.ModalityF1 {
-		out["val/f1_"+m] = v
-	}
+	out := map[string]float64{"lr": l.LR, "train_flops": float64(l.FLOPs)}
+	l.Train.addScalars("train/", out)
+	l.Val.addScalars("val/", out)
 	for k, v := range l.Method {
 		out["method/"+k] = v
 	}
@@ -296,8 +289,8 @@ func (t *trainer) epoch(epoch int) error {
 	if err != nil {
 		return fmt.Errorf("epoch %d: validation: %w", epoch, err)
 	}
-	line := EpochLog{Epoch: epoch, LR: lr, Train: tm.summary(), Val: val, Method: tm.methodMeans(),
-		FLOPs: int64(epoch+1) * t.report.PerEpoch.Total, Skipped: skipped}
+	line := EpochLog{Epoch: epoch, LR: lr, Train: tm.summary(skipped), Val: val, Method: tm.methodMeans(),
+		FLOPs: int64(epoch+1) * t.report.PerEpoch.Total}
 	t.state.Epoch, t.state.GlobalStep, t.state.Seconds = epoch, run.global, time.Since(t.start).Seconds()
 	snap := t.pr.snapshot()
 	if val.Acc > t.state.BestAcc {
@@ -330,8 +323,8 @@ func (t *trainer) epoch(epoch int) error {
 	if line.Best {
 		mark = "  *best"
 	}
-	t.progress.epoch(fmt.Sprintf("epoch %3d  lr %.4g  train loss %.4f acc %.4f  val acc %.4f f1 %.4f%s",
-		epoch, lr, line.Train["loss"], line.Train["acc"], val.Acc, val.F1, mark))
+	t.progress.epoch(epoch, m.Train.Epochs, fmt.Sprintf("lr %.4g  train loss %.4f acc %.4f  val acc %.4f f1 %.4f%s",
+		lr, line.Train.Loss, line.Train.Acc, val.Acc, val.F1, mark))
 	return nil
 }
 

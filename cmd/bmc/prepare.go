@@ -68,7 +68,7 @@ type audioFlags struct {
 func (o *audioFlags) register(fs *pflag.FlagSet) {
 	fs.StringVar(&o.pipeline, "pipeline", "", "fbank (Kinetics-Sounds, CREMA-D: Kaldi log-mel, frames × 128) or stft (VGGSound: log|STFT|, 129 × 626)")
 	fs.StringVar(&o.in, "in", "", "a folder (searched recursively for .wav files), a .wav file, or a text file listing WAV paths one per line")
-	fs.StringVar(&o.out, "out", "", "output folder; a folder input's subfolders are mirrored")
+	fs.StringVarP(&o.out, "out", "o", "", "output folder; a folder input's subfolders are mirrored")
 	fs.StringVar(&o.format, "format", "npy", "output format: npy (numpy.load) or pt (torch.load, as CREMA-D's loader reads)")
 	fs.IntVar(&o.frames, "frames", 1024, "fbank: pad with zero rows or crop to this many frames (0 keeps every frame)")
 	fs.Float64Var(&o.normMean, "norm-mean", -4.503877, "fbank: normalise as (x − mean)/(2·std)")

@@ -19,7 +19,7 @@ func runTrain(args []string, stdout io.Writer) error {
 	fs := flagSet("train", stdout)
 	var ef experimentFlags
 	ef.register(fs)
-	out := fs.String("out", "", "run directory to write (required unless --resume)")
+	out := fs.StringP("out", "o", "", "run directory to write (required unless --resume)")
 	resume := fs.String("resume", "", "continue the run in RUN_DIR from its last checkpoint")
 	quiet := fs.Bool("quiet", false, "print only the final summary")
 	workers := fs.Int("workers", 0, "goroutines reading training samples (0: one per CPU)")
@@ -133,7 +133,7 @@ const (
 )
 
 func printResult(w io.Writer, r *runtime.Result) {
-	fmt.Fprintf(w, "%s on %s: best epoch %d (validation acc %.4f)\n", r.Method, r.Dataset, r.BestEpoch, r.Validation.Acc)
+	fmt.Fprintf(w, "%s on %s: best epoch %d/%d (validation acc %.4f)\n", r.Method, r.Dataset, r.BestEpoch+1, r.Epochs, r.Validation.Acc)
 	fmt.Fprintf(w, "  test acc %.4f  macro-F1 %.4f", r.Test.Acc, r.Test.F1)
 	for _, m := range sortedKeys(r.Test.ModalityAcc) {
 		fmt.Fprintf(w, "  acc_%s %.4f", m, r.Test.ModalityAcc[m])
