@@ -3,11 +3,9 @@ package main
 import (
 	"bytes"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
-	"time"
 
 	"bmc/runtime"
 	"bmc/safetensors"
@@ -36,25 +34,7 @@ func TestKilledRunResumesToTheSameParameters(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	cmd := exec.Command(os.Args[0], append(args, killed)...)
-	cmd.Env = append(os.Environ(), "BMC_TEST_AS_MAIN=1")
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	done := make(chan error, 1)
-	go func() { done <- cmd.Wait() }()
-	deadline := time.Now().Add(60 * time.Second)
-	for {
-		data, _ := os.ReadFile(filepath.Join(killed, runtime.LogFile))
-		if bytes.Count(data, []byte("\n")) >= 3 {
-			break
-		}
-		if time.Now().After(deadline) {
-			cmd.Process.Kill()
-			t.Fatal("the training process wrote no epochs")
-		}
-		time.Sleep(2 * time.Millisecond)
-	}
+	cmd, done := startTraining(t, 3, append(args, killed)...)
 	if err := cmd.Process.Kill(); err != nil {
 		t.Fatal(err)
 	}
