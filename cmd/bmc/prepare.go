@@ -19,6 +19,7 @@ import (
 
 	"bmc/audio"
 	"bmc/audio/tensorfile"
+	"bmc/internal/machine"
 	"bmc/internal/atomicfile"
 )
 
@@ -122,8 +123,8 @@ func (o *audioFlags) prep(fs *pflag.FlagSet) (*audioPrep, error) {
 		if o.frames < 0 {
 			return nil, fmt.Errorf("prepare audio: --frames %d must be ≥ 0", o.frames)
 		}
-		if o.rate < 0 {
-			return nil, fmt.Errorf("prepare audio: --rate %d must be ≥ 0", o.rate)
+		if o.rate < 0 || o.rate > audio.MaxRate {
+			return nil, fmt.Errorf("prepare audio: --rate %d: want 0 (keep each file's rate) to %d Hz", o.rate, audio.MaxRate)
 		}
 		if !o.noNorm && o.normStd == 0 {
 			return nil, fmt.Errorf("prepare audio: --norm-std must not be 0")
@@ -165,6 +166,9 @@ func (o *audioFlags) prep(fs *pflag.FlagSet) (*audioPrep, error) {
 	}
 	if o.jobs < 1 {
 		return nil, fmt.Errorf("prepare audio: -j %d must be ≥ 1", o.jobs)
+	}
+	if err := machine.CheckThreads("prepare audio: -j", o.jobs, false); err != nil {
+		return nil, err
 	}
 	return p, nil
 }

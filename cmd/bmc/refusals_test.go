@@ -84,6 +84,9 @@ func TestOutOfRangeSettingsAreRefused(t *testing.T) {
 		{"repeated hp key", nil, append(base, "--hp", "a=1,a=2"), []string{"--hp: key a is given twice (a=1 and a=2)"}},
 		{"train epochs 0", nil, []string{"train", "--method", "baseline", "--dataset", "synth-av", "--epochs", "0", "--out", out}, []string{"--epochs 0"}},
 		{"workers", nil, []string{"train", "--method", "baseline", "--dataset", "synth-av", "--workers", "100000", "--out", out}, []string{"--workers 100000", "per CPU"}},
+		{"check workers", nil, []string{"datasets", "check", "--dataset", "synth-av", "--workers", "100000"}, []string{"--workers 100000", "per CPU"}},
+		{"prepare jobs", nil, []string{"prepare", "audio", "--pipeline", "fbank", "--in", out, "--out", out, "-j", "100000"}, []string{"-j 100000", "per CPU"}},
+		{"prepare rate", nil, []string{"prepare", "audio", "--pipeline", "fbank", "--in", out, "--out", out, "--rate", "100000000"}, []string{"--rate 100000000: want 0", "768000 Hz"}},
 	}
 	checkRefusals(t, cases)
 	if _, err := os.Stat(out); err == nil {

@@ -146,7 +146,7 @@ func printResult(w io.Writer, r *runtime.Result) {
 	if r.Imbalance.Degree != nil {
 		fmt.Fprintf(w, "  I %.4f", *r.Imbalance.Degree)
 	}
-	fmt.Fprintf(w, "  v(∅) %.4f\n", r.Imbalance.Coalitions[""])
+	fmt.Fprintf(w, "  v(∅) %.4f  (bmc help train defines these)\n", r.Imbalance.Coalitions[""])
 	fmt.Fprintf(w, "  training FLOPs %s, %.1f s\n", human(r.TrainingFLOPs), r.Seconds)
 	if n := len(r.Test.Skipped); n > 0 {
 		fmt.Fprintf(w, "  %d unreadable test samples left out (listed in %s)\n", n, runtime.ResultsFile)
