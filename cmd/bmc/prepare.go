@@ -19,8 +19,8 @@ import (
 
 	"bmc/audio"
 	"bmc/audio/tensorfile"
-	"bmc/internal/machine"
 	"bmc/internal/atomicfile"
+	"bmc/internal/machine"
 )
 
 // runPrepare runs bmc prepare KIND; audio is the only kind so far.
