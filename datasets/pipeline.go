@@ -211,7 +211,7 @@ type batchResult struct {
 // epoch's Batches if it is still open.
 func (l *Loader) Epoch(epoch int, order []int) (*Batches, error) {
 	n := l.split.Len()
-	if len(order) == 0 {
+	if len(order) == 0 && !l.opt.DropLast {
 		return nil, fmt.Errorf("epoch %d: no samples to read (the split is empty)", epoch)
 	}
 	for p, i := range order {
@@ -362,23 +362,21 @@ func (b *Batches) assemble(free chan<- struct{}) {
 		}
 		delivered++
 	}
-	if delivered == 0 {
-		// An epoch of no batch would train nothing, or evaluate nothing and
-		// report a meaningless score: it is an error, not an empty epoch.
+	if delivered == 0 && !l.opt.DropLast {
+		// A pass that reads every sample (evaluation) and gets none would
+		// report a meaningless score: it is an error, not an empty pass.
+		// With DropLast (training) an order may be shorter than a batch; the
+		// trainer refuses an epoch that trained no step.
 		deliver(batchResult{err: b.emptyEpochError()})
 	}
 }
 
-// emptyEpochError says why an epoch produced no batch.
+// emptyEpochError says why a pass produced no batch.
 func (b *Batches) emptyEpochError() error {
 	skipped := b.Skipped()
-	usable := len(b.order) - len(skipped)
-	msg := fmt.Sprintf("epoch %d: no usable batch: %d samples", b.epoch, len(b.order))
+	msg := fmt.Sprintf("epoch %d: no usable sample: %d samples", b.epoch, len(b.order))
 	if len(skipped) > 0 {
 		msg += fmt.Sprintf(", %d of them skipped as unreadable (the first: sample %d: %v)", len(skipped), skipped[0].Index, skipped[0].Err)
-	}
-	if b.l.opt.DropLast {
-		msg += fmt.Sprintf(", %d usable, fewer than one batch of %d", usable, b.l.opt.BatchSize)
 	}
 	return errors.New(msg)
 }

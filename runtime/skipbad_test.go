@@ -75,9 +75,9 @@ func TestSkipBadCoversValidationAndTest(t *testing.T) {
 	}
 }
 
-// An epoch with no usable batch is an error, with SkipBad or without: when
-// every training sample is bad, when too few are left for one batch, and
-// when every validation sample is bad.
+// An epoch that trains no step is an error, when every training sample is
+// bad or too few are left for one batch, and so is a validation pass with
+// no usable sample.
 func TestEpochWithoutUsableSamplesIsAnError(t *testing.T) {
 	p, d := compilePlan(t, "baseline", nil, small, experiment.Overrides{Epochs: 1, BatchSize: 64})
 	sched, _ := experiment.Schedule(p)
@@ -87,9 +87,9 @@ func TestEpochWithoutUsableSamplesIsAnError(t *testing.T) {
 		bad   func(int) bool
 		want  []string
 	}{
-		{"every training sample", datasets.Train, func(int) bool { return true }, []string{"no usable batch: 512 samples, 512 of them skipped", "train/clip_", "0 usable, fewer than one batch of 64"}},
-		{"all but 63 training samples", datasets.Train, func(i int) bool { return i >= 63 }, []string{"no usable batch", "63 usable, fewer than one batch of 64"}},
-		{"every validation sample", datasets.Val, func(int) bool { return true }, []string{"validation", "no usable batch: 128 samples, 128 of them skipped"}},
+		{"every training sample", datasets.Train, func(int) bool { return true }, []string{"epoch 0 trained no step: 0 of its samples could be read (512 skipped), fewer than the batch of 64"}},
+		{"all but 63 training samples", datasets.Train, func(i int) bool { return i >= 63 }, []string{"trained no step: 63 of its samples could be read (449 skipped)"}},
+		{"every validation sample", datasets.Val, func(int) bool { return true }, []string{"validation", "no usable sample: 128 samples, 128 of them skipped as unreadable (the first: sample 0: val/clip_0.npy is truncated)"}},
 	}
 	for _, tt := range tests {
 		data := unreadable{d, map[string]func(int) bool{tt.split: tt.bad}}

@@ -391,7 +391,11 @@ func (t *trainer) trainSteps(epoch int, lr float64) (*trainMetrics, []SkippedSam
 		run.global++
 		t.progress.step(epoch, m.Train.Epochs, step, run.stepsPerEpoch, tm.lastLoss)
 	}
-	return tm, skippedSamples(batches.Skipped()), nil
+	skipped := skippedSamples(batches.Skipped())
+	if run.step == 0 {
+		return nil, nil, fmt.Errorf("epoch %d trained no step: %d of its samples could be read (%d skipped), fewer than the batch of %d", epoch, len(perm)-len(skipped), len(skipped), m.Train.BatchSize)
+	}
+	return tm, skipped, nil
 }
 
 // fill copies a loaded batch into the training graph's batch tensors.
