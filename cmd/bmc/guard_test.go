@@ -65,6 +65,7 @@ func TestOutputsNeverOverwriteARunOrPlan(t *testing.T) {
 		{[]string{"compile", "--method", "ogm", "--dataset", "synth-av", "-o", plan}, []string{"already holds a plan", "--force"}},
 		{[]string{"compile", "--method", "ogm", "--dataset", "synth-av", "-o", run}, []string{"is a run directory"}},
 		{[]string{"compile", "--method", "ogm", "--dataset", "synth-av", "--force", "-o", run}, []string{"is a run directory"}},
+		{[]string{"train", plan, "--out", plan}, []string{"--out " + plan + " is a plan directory"}},
 	} {
 		_, err := bmc(t, tc.args...)
 		wantError(t, err, strings.Join(tc.args, " "), tc.want...)

@@ -59,6 +59,8 @@ func runTrain(args []string, stdout io.Writer) error {
 		*out = *resume
 	case *out == "":
 		return fmt.Errorf("--out RUN_DIR is required (or --resume RUN_DIR)")
+	case isPlanDir(*out):
+		return fmt.Errorf("--out %s is a plan directory: a run goes into a folder of its own (bmc train %s --out RUN_DIR trains that plan)", *out, *out)
 	case fs.NArg() == 1:
 		if len(compileOnly) > 0 {
 			return fmt.Errorf("%s set(s) what a plan is compiled with; a compiled plan is trained as it is (recompile it, or train with --method/--dataset instead of a plan directory)", strings.Join(compileOnly, ", "))
