@@ -66,6 +66,17 @@ func TestRunDirectoryIsLockedWhileTraining(t *testing.T) {
 	if _, err := os.Stat(filepath.Join(dir, runtime.ResultsFile)); err == nil {
 		t.Fatal("the run finished before the concurrent attempts were made; make it longer")
 	}
+	// Kill once an epoch is committed (its log line comes before the
+	// checkpoints and checkpoint.json).
+	for deadline := time.Now().Add(time.Minute); ; time.Sleep(2 * time.Millisecond) {
+		if _, err := os.Stat(filepath.Join(dir, runtime.RunStateFile)); err == nil {
+			break
+		}
+		if time.Now().After(deadline) {
+			cmd.Process.Kill()
+			t.Fatal("the training process committed no epoch")
+		}
+	}
 	if err := cmd.Process.Kill(); err != nil {
 		t.Fatal(err)
 	}
