@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"time"
 
 	"bmc/internal/atomicfile"
 	"bmc/methods"
@@ -31,13 +32,21 @@ type RunState struct {
 	BestAcc    float64 `json:"best_val_acc"`
 	// GraphRuns counts every graph's runs so far (the FLOPs tally).
 	GraphRuns map[string]int64 `json:"graph_runs,omitempty"`
+	// Seconds is the wall time spent up to the end of the epoch, over every
+	// segment of a run that was stopped and resumed (the time between a
+	// kill and its resume, and the lost part of a killed epoch, excluded).
+	// Only checkpoint.json holds it: checkpoints stay byte for byte what an
+	// uninterrupted run with the same seed writes.
+	Seconds float64 `json:"seconds,omitempty"`
 }
 
 // writeCheckpoint stores the current state with the run state in the
 // metadata. It writes from the state's own memory (no copy: the state does
 // not change while the file is written).
 func (t *trainer) writeCheckpoint(name string) error {
-	meta, err := json.Marshal(t.state)
+	st := t.state
+	st.Seconds = 0 // wall time is no part of a checkpoint (see RunState)
+	meta, err := json.Marshal(st)
 	if err != nil {
 		return err
 	}
@@ -105,6 +114,13 @@ func (t *trainer) restore() error {
 	t.state = st
 	t.run.global = st.GlobalStep
 	t.pr.SetRuns(st.GraphRuns)
+	// The run's clock continues from the time checkpoint.json recorded (an
+	// epoch earlier if the kill fell between the two writes).
+	var recorded RunState
+	if data, err := os.ReadFile(filepath.Join(dir, RunStateFile)); err == nil && json.Unmarshal(data, &recorded) == nil && recorded.Epoch <= st.Epoch {
+		t.state.Seconds = recorded.Seconds
+		t.start = t.start.Add(-time.Duration(recorded.Seconds * float64(time.Second)))
+	}
 	return trimLog(filepath.Join(dir, LogFile), st.Epoch)
 }
 
@@ -181,9 +197,14 @@ func prepareRunDir(dir string) error {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return fmt.Errorf("run directory: %w", err)
 	}
-	for _, f := range []string{LogFile, LastCheckpoint, RunStateFile, ResultsFile} {
+	for _, f := range []string{LastCheckpoint, ResultsFile} {
 		if _, err := os.Stat(filepath.Join(dir, f)); err == nil {
 			return fmt.Errorf("run directory %s already holds a run (%s); choose another --out, remove it, or continue it with --resume", dir, f)
+		}
+	}
+	for _, f := range []string{LogFile, RunStateFile, PlanDir} {
+		if _, err := os.Stat(filepath.Join(dir, f)); err == nil {
+			return fmt.Errorf("run directory %s holds a run that was stopped before its first epoch ended (%s, no %s): nothing can be resumed; remove it or choose another --out", dir, f, LastCheckpoint)
 		}
 	}
 	return checkWritable(dir)
@@ -206,7 +227,7 @@ func ReadCheckpoint(path string) (map[string][]float32, error) {
 
 // checkWritable fails when a file cannot be created in dir.
 func checkWritable(dir string) error {
-	probe, err := os.CreateTemp(dir, ".write-test")
+	probe, err := os.CreateTemp(dir, ".write-test.tmp-*")
 	if err != nil {
 		return fmt.Errorf("run directory %s is not writable: %w", dir, err)
 	}

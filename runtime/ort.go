@@ -11,6 +11,8 @@ import (
 	"sync"
 
 	ort "github.com/yalue/onnxruntime_go"
+
+	"bmc/internal/machine"
 )
 
 // ORTVersion is the ONNX Runtime release the Makefile fetches.
@@ -94,6 +96,9 @@ type Session struct {
 // NewSession loads an ONNX model from bytes.
 func NewSession(model []byte, inputs, outputs []string, opt Options) (*Session, error) {
 	if err := Init(); err != nil {
+		return nil, err
+	}
+	if err := machine.CheckThreads("ONNX Runtime threads", opt.Threads, true); err != nil {
 		return nil, err
 	}
 	so, err := ort.NewSessionOptions()

@@ -51,8 +51,9 @@ type TrainOptions struct {
 	// Workers is the number of goroutines reading training samples
 	// (0: one per CPU).
 	Workers int
-	// SkipBad drops training samples that fail to read instead of stopping
-	// the run; each epoch's log line lists them.
+	// SkipBad drops samples that fail to read instead of stopping the run:
+	// each epoch's log line lists the training and validation samples it
+	// dropped, results.json the test samples.
 	SkipBad bool
 	// Profile, when set, has ONNX Runtime write a per-node timing profile of
 	// every graph (Chrome trace JSON, file names starting with Profile) when
@@ -80,40 +81,42 @@ type Result struct {
 	Seconds       float64 `json:"seconds"`
 }
 
-// EpochLog is one line of log.jsonl.
+// EpochLog is one line of log.jsonl. Train and Val have one naming
+// scheme, that of results.json's metrics: train is the epoch's running
+// metrics over the batches it trained on (and the samples --skip-bad
+// dropped), val one pass over the validation split.
 type EpochLog struct {
 	Epoch   int                `json:"epoch"`
 	LR      float64            `json:"lr"`
-	Train   map[string]float64 `json:"train"`
+	Train   SplitMetrics       `json:"train"`
 	Val     SplitMetrics       `json:"val"`
 	Method  map[string]float64 `json:"method,omitempty"`
 	FLOPs   int64              `json:"train_flops_so_far"`
 	Best    bool               `json:"best"`
 	Seconds float64            `json:"seconds"`
-	// Skipped are the training samples --skip-bad dropped this epoch.
-	Skipped []SkippedSample `json:"skipped,omitempty"`
 }
 
-// SkippedSample is a training sample that failed to read.
+// SkippedSample is a sample that failed to read.
 type SkippedSample struct {
 	Index int    `json:"index"`
 	Error string `json:"error"`
 }
 
+// skippedSamples lists what a loader skipped.
+func skippedSamples(in []datasets.SkippedSample) []SkippedSample {
+	var out []SkippedSample
+	for _, s := range in {
+		out = append(out, SkippedSample{Index: s.Index, Error: s.Err.Error()})
+	}
+	return out
+}
+
 // scalars are the line's numbers as TensorBoard tags (train/…, val/…,
 // method/…, lr, train_flops).
 func (l EpochLog) scalars() map[string]float64 {
-	out := map[string]float64{"lr": l.LR, "train_flops": float64(l.FLOPs),
-		"val/loss": l.Val.Loss, "val/acc": l.Val.Acc, "val/f1": l.Val.F1}
-	for k, v := range l.Train {
-		out["train/"+k] = v
-	}
-	for m, v := range l.Val.ModalityAcc {
-		out["val/acc_"+m] = v
-	}
-	for m, v := range l.Val.ModalityF1 {
-		out["val/f1_"+m] = v
-	}
+	out := map[string]float64{"lr": l.LR, "train_flops": float64(l.FLOPs)}
+	l.Train.addScalars("train/", out)
+	l.Val.addScalars("val/", out)
 	for k, v := range l.Method {
 		out["method/"+k] = v
 	}
@@ -125,7 +128,12 @@ func (l EpochLog) scalars() map[string]float64 {
 // by validation accuracy and the last one; then it evaluates the best model
 // on the test split (performance and Shapley imbalance) and exports
 // model.onnx.
-func Train(p *compile.Plan, data datasets.Dataset, sched methods.Schedule, opt TrainOptions) (*Result, error) {
+func Train(p *compile.Plan, data datasets.Dataset, sched methods.Schedule, opt TrainOptions) (res *Result, err error) {
+	dir, err := openRunDir(opt.OutDir, opt.Resume)
+	if err != nil {
+		return nil, err
+	}
+	defer func() { dir.close(err) }()
 	t, err := newTrainer(p, data, sched, opt)
 	if err != nil {
 		return nil, err
@@ -172,15 +180,6 @@ func newTrainer(p *compile.Plan, data datasets.Dataset, sched methods.Schedule, 
 	m := &p.Manifest
 	if sched == nil {
 		return nil, errors.New("train: no method schedule given")
-	}
-	if opt.Resume {
-		if err := checkResumable(opt.OutDir); err != nil {
-			return nil, err
-		}
-	} else {
-		if err := prepareRunDir(opt.OutDir); err != nil {
-			return nil, err
-		}
 	}
 	if err := checkDiskSpace(opt.OutDir, runBytes(m), freeBytes); err != nil {
 		return nil, err
@@ -238,7 +237,7 @@ func newTrainer(p *compile.Plan, data datasets.Dataset, sched methods.Schedule, 
 		t.close()
 		return nil, err
 	}
-	if t.valEval, err = newEvaluator(t.pr.Predictor(), t.val, t.spec); err != nil {
+	if t.valEval, err = newEvaluator(t.pr.Predictor(), t.val, t.spec, EvalOptions{SkipBad: opt.SkipBad}); err != nil {
 		t.close()
 		return nil, err
 	}
@@ -296,9 +295,9 @@ func (t *trainer) epoch(epoch int) error {
 		return fmt.Errorf("epoch %d: validation: %w", epoch, err)
 	}
 	t.state.GraphRuns = t.pr.Runs()
-	line := EpochLog{Epoch: epoch, LR: lr, Train: tm.summary(), Val: val, Method: tm.methodMeans(),
-		FLOPs: t.flopsSoFar(), Skipped: skipped}
-	t.state.Epoch, t.state.GlobalStep = epoch, run.global
+	line := EpochLog{Epoch: epoch, LR: lr, Train: tm.summary(skipped), Val: val, Method: tm.methodMeans(),
+		FLOPs: t.flopsSoFar()}
+	t.state.Epoch, t.state.GlobalStep, t.state.Seconds = epoch, run.global, time.Since(t.start).Seconds()
 	if val.Acc > t.state.BestAcc {
 		t.state.BestAcc, t.state.BestEpoch = val.Acc, epoch
 		line.Best = true
@@ -328,8 +327,8 @@ func (t *trainer) epoch(epoch int) error {
 	if line.Best {
 		mark = "  *best"
 	}
-	t.progress.epoch(fmt.Sprintf("epoch %3d  lr %.4g  train loss %.4f acc %.4f  val acc %.4f f1 %.4f%s",
-		epoch, lr, line.Train["loss"], line.Train["acc"], val.Acc, val.F1, mark))
+	t.progress.epoch(epoch, m.Train.Epochs, fmt.Sprintf("lr %.4g  train loss %.4f acc %.4f  val acc %.4f f1 %.4f%s",
+		lr, line.Train.Loss, line.Train.Acc, val.Acc, val.F1, mark))
 	return nil
 }
 
@@ -427,13 +426,7 @@ func (t *trainer) trainPhase(epoch int, lr float64, ph methods.Phase, tm *trainM
 		return nil, err
 	}
 	defer batches.Close()
-	skipped := func() []SkippedSample {
-		var out []SkippedSample
-		for _, s := range batches.Skipped() {
-			out = append(out, SkippedSample{Index: s.Index, Error: s.Err.Error()})
-		}
-		return out
-	}
+	skipped := func() []SkippedSample { return skippedSamples(batches.Skipped()) }
 	for ; ; run.step++ {
 		at := fmt.Sprintf("epoch %d step %d", epoch, run.step)
 		hb, err := batches.Next()
@@ -553,7 +546,7 @@ func (t *trainer) finish() (*Result, error) {
 	if res.Validation, err = t.valEval.evaluate(t.keepAll); err != nil {
 		return nil, err
 	}
-	if res.Test, res.Imbalance, err = MeasureImbalance(t.pr.Predictor(), t.test, t.spec); err != nil {
+	if res.Test, res.Imbalance, err = MeasureImbalance(t.pr.Predictor(), t.test, t.spec, EvalOptions{SkipBad: t.opt.SkipBad}); err != nil {
 		return nil, err
 	}
 	if err := Export(t.plan, best, filepath.Join(t.opt.OutDir, ModelFile)); err != nil {

@@ -41,7 +41,7 @@ func (e *experimentFlags) register(fs *pflag.FlagSet) {
 	fs.StringArrayVar(&e.encoders, "encoder", nil, "encoder of every modality (SPEC) or of one (MODALITY=SPEC), repeatable; SPEC is KIND[:ITEM,…] with kinds "+strings.Join(nn.EncoderKinds(), ", ")+", e.g. mlp:64,32 or resnet18 or transformer:layers=1 (default: the dataset's)")
 	fs.StringArrayVar(&e.pretrained, "pretrained", nil, "MODALITY=FILE: load the encoder's weights from a .safetensors file or an .onnx file's initializers, by PyTorch state_dict key (repeatable)")
 	fs.BoolVar(&e.allowMissing, "allow-missing", false, "with --pretrained: keep the initial values of tensors the file lacks or holds with another shape, instead of failing")
-	fs.IntVar(&e.epochs, "epochs", 0, "epochs (default: the dataset preset)")
+	fs.IntVar(&e.epochs, "epochs", 0, "epochs, ≥ 1 (default: the dataset preset)")
 	fs.IntVar(&e.batch, "batch-size", 0, "training batch size (default: preset)")
 	fs.IntVar(&e.evalBatch, "eval-batch-size", 0, "evaluation batch size (default: preset)")
 	fs.Float64Var(&e.lr, "lr", 0, "learning rate (default: preset)")
@@ -72,6 +72,18 @@ func (e *experimentFlags) request(fs *pflag.FlagSet) (experiment.Request, error)
 	return r, nil
 }
 
+// checkSettings refuses a training setting given on the command line with
+// a value outside its range (an explicit 0 never means "the preset's").
+func checkSettings(fs *pflag.FlagSet) error {
+	var err error
+	fs.Visit(func(f *pflag.Flag) {
+		if err == nil {
+			err = experiment.CheckFlag(f.Name, f.Value.String())
+		}
+	})
+	return err
+}
+
 // flagRequest is the request the flags alone make.
 func (e *experimentFlags) flagRequest(fs *pflag.FlagSet) (experiment.Request, error) {
 	hp, err := experiment.ParseKeyValues("hp", e.hp)
@@ -86,7 +98,8 @@ func (e *experimentFlags) flagRequest(fs *pflag.FlagSet) (experiment.Request, er
 		Train: experiment.Overrides{Epochs: e.epochs, BatchSize: e.batch, EvalBatchSize: e.evalBatch, StepSize: e.stepSize, Threads: e.threads,
 			LR: e.lr, Momentum: e.momentum, WeightDecay: e.weightDecay, Gamma: e.gamma, Beta1: e.beta1, Beta2: e.beta2, Eps: e.eps,
 			Protocol: e.protocol, Optimizer: e.optimizer,
-			MomentumSet: fs.Changed("momentum"), WeightDecaySet: fs.Changed("weight-decay")}}
+			MomentumSet: fs.Changed("momentum"), WeightDecaySet: fs.Changed("weight-decay"),
+			Beta1Set: fs.Changed("beta1"), Beta2Set: fs.Changed("beta2"), ThreadsSet: fs.Changed("threads")}}
 	for _, item := range e.pretrained {
 		mod, path, ok := strings.Cut(item, "=")
 		if !ok || mod == "" || path == "" {
@@ -123,7 +136,11 @@ func runCompile(args []string, stdout io.Writer) error {
 	var ef experimentFlags
 	ef.register(fs)
 	out := fs.StringP("out", "o", "", "plan directory to write (required)")
+	force := fs.Bool("force", false, "replace the plan already in the -o folder")
 	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if err := checkSettings(fs); err != nil {
 		return err
 	}
 	if fs.NArg() > 0 {
@@ -132,12 +149,18 @@ func runCompile(args []string, stdout io.Writer) error {
 	if *out == "" {
 		return fmt.Errorf("-o PLAN_DIR is required")
 	}
+	if err := checkCompileDir(*out, *force); err != nil {
+		return err
+	}
 	req, err := ef.request(fs)
 	if err != nil {
 		return err
 	}
 	plan, _, err := experiment.Compile(req)
 	if err != nil {
+		return err
+	}
+	if err := removeOldPlan(*out); err != nil {
 		return err
 	}
 	if err := plan.Save(*out); err != nil {

@@ -42,12 +42,30 @@ func commands() []command {
 			"bmc bench --size bench --threads 2\n  bmc bench --size ks --method agm --threads 1 --iters 3", runBench},
 		{"report", "print one table comparing finished runs",
 			"bmc report RUN_DIR...", "bmc report runs/*", runReport},
-		{"methods", "list the methods with the paper's taxonomy", "bmc methods", "bmc methods", runMethods},
+		{"methods", "list the methods with the paper's taxonomy; one method's hyperparameters and costs", "bmc methods [NAME]", "bmc methods\n  bmc methods ogm", runMethods},
 		{"prepare", "turn raw WAV audio into the feature files the loaders read", prepareUsage, prepareExample, runPrepare},
 		{"datasets", "list the datasets, their modalities, layouts and presets; check one on disk",
 			"bmc datasets\n  bmc datasets check --dataset D --data-root DIR [--data k=v] [--allow-dropped] [--json]",
 			"bmc datasets\n  bmc datasets check --dataset cremad --data-root /data/CREMA-D --data audio_shape=1024x128", runDatasets},
+		{"version", "print bmc's build and the ONNX Runtime it loads", "bmc version", "bmc version", runVersion},
+		{"help", "print the commands, or one command's flags and examples", "bmc help [COMMAND]", "bmc help\n  bmc help train", runHelp},
 	}
+}
+
+// runHelp prints the command list, or a command's --help.
+func runHelp(args []string, stdout io.Writer) error {
+	fs := flagSet("help", stdout)
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	switch fs.NArg() {
+	case 0:
+		printUsage(stdout)
+		return nil
+	case 1:
+		return run([]string{fs.Arg(0), "--help"}, stdout, io.Discard)
+	}
+	return fmt.Errorf("help takes at most one command (got %q)", fs.Args())
 }
 
 func main() {
@@ -58,7 +76,7 @@ func main() {
 }
 
 func run(args []string, stdout, stderr io.Writer) error {
-	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" || args[0] == "help" {
+	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" {
 		printUsage(stdout)
 		return nil
 	}
@@ -80,7 +98,7 @@ func run(args []string, stdout, stderr io.Writer) error {
 
 func printUsage(w io.Writer) {
 	fmt.Fprintln(w, "bmc: multimodal-imbalance methods compiled to ONNX graphs and run on ONNX Runtime")
-	fmt.Fprintln(w, "\nUsage: bmc COMMAND [flags]   (bmc COMMAND --help for details)\n\nCommands:")
+	fmt.Fprintln(w, "\nUsage: bmc COMMAND [flags]   (bmc help COMMAND or bmc COMMAND --help for details)\n\nCommands:")
 	for _, c := range commands() {
 		fmt.Fprintf(w, "  %-9s %s\n", c.name, c.summary)
 	}
@@ -93,7 +111,14 @@ func flagSet(name string, out io.Writer) *pflag.FlagSet {
 	fs.Usage = func() {
 		for _, c := range commands() {
 			if c.name == name {
-				fmt.Fprintf(out, "%s\n\nUsage:\n  %s\n\nFlags:\n%s\nExamples:\n  %s\n", c.summary, c.usage, fs.FlagUsages(), c.example)
+				fmt.Fprintf(out, "%s\n\nUsage:\n  %s\n\n", c.summary, c.usage)
+				if flags := fs.FlagUsages(); flags != "" {
+					fmt.Fprintf(out, "Flags:\n%s\n", flags)
+				}
+				if n := commandNotes(name); n != "" {
+					fmt.Fprintf(out, "%s\n\n", n)
+				}
+				fmt.Fprintf(out, "Examples:\n  %s\n", c.example)
 			}
 		}
 	}
@@ -107,4 +132,27 @@ func sortedKeys[V any](m map[string]V) []string {
 	}
 	sort.Strings(keys)
 	return keys
+}
+
+// metricNotes define the numbers the train and eval summaries print.
+const metricNotes = `Metrics:
+  acc, macro-F1   accuracy and the F1 score averaged over every class, on the split
+  acc_m           modality m's unimodal accuracy (its own logits z_m of the fused head)
+  Shapley φ_m     modality m's Shapley value: its Shapley-weighted mean gain in fused
+                  accuracy when it joins a subset of the other modalities (the modalities
+                  left out are zero-filled)
+  v(∅)            the fused accuracy with every modality zero-filled, what the Shapley
+                  values are measured from: they add up to acc − v(∅)
+  I               the imbalance degree: the mean |φ_i − φ_j| over pairs of modalities
+                  (0: balanced; absent with one modality)`
+
+// commandNotes are what a command's --help adds after its flags.
+func commandNotes(name string) string {
+	switch name {
+	case "train":
+		return metricNotes + "\n\nEpochs are numbered from 1 on the terminal and from 0 in log.jsonl and results.json."
+	case "eval":
+		return metricNotes
+	}
+	return ""
 }

@@ -4,7 +4,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"path/filepath"
 	"strings"
 
 	"github.com/spf13/pflag"
@@ -12,6 +11,7 @@ import (
 	"bmc/compile"
 	"bmc/datasets"
 	"bmc/experiment"
+	"bmc/internal/machine"
 	"bmc/runtime"
 )
 
@@ -19,13 +19,19 @@ func runTrain(args []string, stdout io.Writer) error {
 	fs := flagSet("train", stdout)
 	var ef experimentFlags
 	ef.register(fs)
-	out := fs.String("out", "", "run directory to write (required unless --resume)")
+	out := fs.StringP("out", "o", "", "run directory to write (required unless --resume)")
 	resume := fs.String("resume", "", "continue the run in RUN_DIR from its last checkpoint")
 	quiet := fs.Bool("quiet", false, "print only the final summary")
 	workers := fs.Int("workers", 0, "goroutines reading training samples (0: one per CPU)")
-	skipBad := fs.Bool("skip-bad", false, "drop training samples that fail to read (listed in log.jsonl) instead of stopping")
+	skipBad := fs.Bool("skip-bad", false, "drop samples that fail to read instead of stopping: training and validation ones are listed in log.jsonl, test ones in results.json, and audio_shape=auto takes the first readable clip")
 	profile := fs.String("profile", "", "write ONNX Runtime's per-node timing profiles (Chrome trace JSON) to files starting with PREFIX")
 	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if err := checkSettings(fs); err != nil {
+		return err
+	}
+	if err := machine.CheckThreads("--workers", *workers, true); err != nil {
 		return err
 	}
 	var compileOnly []string
@@ -44,15 +50,17 @@ func runTrain(args []string, stdout io.Writer) error {
 			return fmt.Errorf("--resume continues a run as it was compiled; it takes no --out, plan directory or %s", strings.Join(append(compileOnly, "--method/--dataset"), ", "))
 		}
 		var err error
-		if plan, err = compile.Load(filepath.Join(*resume, runtime.PlanDir)); err != nil {
-			return fmt.Errorf("%s is not a run directory: %w", *resume, err)
+		if plan, err = loadRunPlan(*resume); err != nil {
+			return err
 		}
-		if data, err = experiment.OpenPlanData(plan, ef.dataRoot); err != nil {
+		if data, err = experiment.OpenPlanData(plan, ef.dataRoot, *skipBad); err != nil {
 			return err
 		}
 		*out = *resume
 	case *out == "":
 		return fmt.Errorf("--out RUN_DIR is required (or --resume RUN_DIR)")
+	case isPlanDir(*out):
+		return fmt.Errorf("--out %s is a plan directory: a run goes into a folder of its own (bmc train %s --out RUN_DIR trains that plan)", *out, *out)
 	case fs.NArg() == 1:
 		if len(compileOnly) > 0 {
 			return fmt.Errorf("%s set(s) what a plan is compiled with; a compiled plan is trained as it is (recompile it, or train with --method/--dataset instead of a plan directory)", strings.Join(compileOnly, ", "))
@@ -61,7 +69,7 @@ func runTrain(args []string, stdout io.Writer) error {
 		if plan, err = compile.Load(fs.Arg(0)); err != nil {
 			return err
 		}
-		if data, err = experiment.OpenPlanData(plan, ef.dataRoot); err != nil {
+		if data, err = experiment.OpenPlanData(plan, ef.dataRoot, *skipBad); err != nil {
 			return err
 		}
 	case fs.NArg() == 0:
@@ -69,6 +77,7 @@ func runTrain(args []string, stdout io.Writer) error {
 		if err != nil {
 			return err
 		}
+		req.SkipBad = *skipBad
 		if plan, data, err = experiment.Compile(req); err != nil {
 			return err
 		}
@@ -126,7 +135,7 @@ const (
 )
 
 func printResult(w io.Writer, r *runtime.Result) {
-	fmt.Fprintf(w, "%s on %s: best epoch %d (validation acc %.4f)\n", r.Method, r.Dataset, r.BestEpoch, r.Validation.Acc)
+	fmt.Fprintf(w, "%s on %s: best epoch %d/%d (validation acc %.4f)\n", r.Method, r.Dataset, r.BestEpoch+1, r.Epochs, r.Validation.Acc)
 	fmt.Fprintf(w, "  test acc %.4f  macro-F1 %.4f", r.Test.Acc, r.Test.F1)
 	for _, m := range sortedKeys(r.Test.ModalityAcc) {
 		fmt.Fprintf(w, "  acc_%s %.4f", m, r.Test.ModalityAcc[m])
@@ -139,10 +148,13 @@ func printResult(w io.Writer, r *runtime.Result) {
 	if r.Imbalance.Degree != nil {
 		fmt.Fprintf(w, "  I %.4f", *r.Imbalance.Degree)
 	}
-	fmt.Fprintf(w, "  v(∅) %.4f\n", r.Imbalance.Coalitions[""])
+	fmt.Fprintf(w, "  v(∅) %.4f  (bmc help train defines these)\n", r.Imbalance.Coalitions[""])
 	fmt.Fprintf(w, "  training FLOPs %s", human(r.TrainingFLOPs))
 	if r.PlannedFLOPs != r.TrainingFLOPs {
 		fmt.Fprintf(w, " (the plan predicted %s)", human(r.PlannedFLOPs))
 	}
 	fmt.Fprintf(w, ", %.1f s\n", r.Seconds)
+	if n := len(r.Test.Skipped); n > 0 {
+		fmt.Fprintf(w, "  %d unreadable test samples left out (listed in %s)\n", n, runtime.ResultsFile)
+	}
 }
