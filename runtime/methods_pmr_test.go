@@ -156,16 +156,7 @@ func TestPMRTwoModalityStepMatchesSpec(t *testing.T) {
 	default:
 		t.Fatal("ρ = 1 on this batch; the test checks nothing")
 	}
-	run := func(active float32) map[string][]float64 {
-		if err := pr.SetState(init); err != nil {
-			t.Fatal(err)
-		}
-		setInput(t, pr, "pmr.active", active)
-		if err := pr.Run("train"); err != nil {
-			t.Fatal(err)
-		}
-		return delta(init, snapshot(t, pr))
-	}
+	run := stepUnder(t, pr, init, "pmr.active")
 	plain := run(0)
 	ce := meanCE(metric(t, pr, "logits"), labels, classes)
 	if got := metric(t, pr, "loss")[0]; !near(got, ce, 1e-5) {
@@ -226,6 +217,22 @@ func TestPMRTwoModalityStepMatchesSpec(t *testing.T) {
 	}
 }
 
+// stepUnder returns a function that runs the train graph from the state
+// init with a window input set, and gives each state tensor's change.
+func stepUnder(t *testing.T, pr *runtime.Program, init map[string][]float32, window string) func(active float32) map[string][]float64 {
+	return func(active float32) map[string][]float64 {
+		t.Helper()
+		if err := pr.SetState(init); err != nil {
+			t.Fatal(err)
+		}
+		setInput(t, pr, window, active)
+		if err := pr.Run("train"); err != nil {
+			t.Fatal(err)
+		}
+		return delta(init, snapshot(t, pr))
+	}
+}
+
 // centralDiff is (f(θ + h) − f(θ − h))/2h in element i of one state tensor,
 // the rest of the state at init.
 func centralDiff(t *testing.T, pr *runtime.Program, init map[string][]float32, key string, i int, f func() float64) float64 {
@@ -280,16 +287,7 @@ func TestPMRThreeModalityStepMatchesSpec(t *testing.T) {
 			noise[name] = slices.Clone(buf)
 		}
 	}
-	run := func(active float32) map[string][]float64 {
-		if err := pr.SetState(init); err != nil {
-			t.Fatal(err)
-		}
-		setInput(t, pr, "pmr.active", active)
-		if err := pr.Run("train"); err != nil {
-			t.Fatal(err)
-		}
-		return delta(init, snapshot(t, pr))
-	}
+	run := stepUnder(t, pr, init, "pmr.active")
 	plain := run(0)
 	modulated := run(1)
 	for _, m := range names {
