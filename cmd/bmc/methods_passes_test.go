@@ -10,12 +10,19 @@ import (
 )
 
 // PMR, Re-learning and Modality-valuation from the CLI: 2 and 3 modalities,
-// and Kinetics-Sounds' on-disk fixture with ResNet18 encoders at a tiny
-// size. Re-learning re-initialises after epoch 1 (reinit_epoch=1);
+// every encoder kind (linear, mlp, transformer, ViT, BERT on synthetic
+// data; ResNet18 on Kinetics-Sounds' on-disk fixture), all at tiny sizes. Re-learning re-initialises after epoch 1 (reinit_epoch=1);
 // Modality-valuation's training depends on its data, so its FLOPs tally
 // is checked against the runs made, not the plan (runtime tests count them).
 func TestPassMethodsRunFromTheCLI(t *testing.T) {
 	synth := []string{"--data", "train=256,val=64,test=64", "--epochs", "2"}
+	// The other encoder kinds, tiny; text as token ids; widths differ.
+	kinds := []string{"--dataset", "synth-avt", "--epochs", "2", "--batch-size", "8", "--eval-batch-size", "8",
+		"--data", "train=48,val=16,test=16,classes=3,shape.audio=6x8,shape.visual=3x32x32,vocab.text=40,shape.text=8",
+		"--encoder", "audio=transformer:d_model=16,heads=2,ff=24,layers=1",
+		"--encoder", "visual=vit_b_16:width=16,layers=1,heads=2,mlp=24",
+		"--encoder", "text=bert:vocab=40,hidden=16,layers=1,heads=2,ff=24,max_len=16,out=12"}
+	linear := []string{"--encoder", "audio=linear:12"}
 	ks := []string{"--dataset", "ks", "--data-root", filepath.Join("..", "..", "datasets", "testdata", "ks"),
 		"--data", "classes=3,audio_shape=8x6,size=16,val_fraction=0.34", "--encoder", "resnet18",
 		"--batch-size", "2", "--eval-batch-size", "2"}
@@ -24,14 +31,17 @@ func TestPassMethodsRunFromTheCLI(t *testing.T) {
 		dynamic bool
 		args    []string
 	}{
-		{"pmr-av", false, append([]string{"--method", "pmr", "--dataset", "synth-av"}, synth...)},
+		{"pmr-av", false, append([]string{"--method", "pmr", "--dataset", "synth-av"}, append(linear, synth...)...)},
 		{"pmr-avt", false, append([]string{"--method", "pmr", "--dataset", "synth-avt"}, synth...)},
+		{"pmr-transformer-vit-bert", false, append([]string{"--method", "pmr"}, kinds...)},
 		{"pmr-ks-resnet18", false, append([]string{"--method", "pmr", "--epochs", "1"}, ks...)},
-		{"relearning-av", false, append([]string{"--method", "relearning", "--hp", "reinit_epoch=1", "--dataset", "synth-av"}, synth...)},
+		{"relearning-av", false, append([]string{"--method", "relearning", "--hp", "reinit_epoch=1", "--dataset", "synth-av"}, append(linear, synth...)...)},
 		{"relearning-avt", false, append([]string{"--method", "relearning", "--hp", "reinit_epoch=1", "--dataset", "synth-avt"}, synth...)},
+		{"relearning-transformer-vit-bert", false, append([]string{"--method", "relearning", "--hp", "reinit_epoch=1"}, kinds...)},
 		{"relearning-ks-resnet18", false, append([]string{"--method", "relearning", "--hp", "reinit_epoch=1", "--epochs", "2"}, ks...)},
-		{"sample-av", true, append([]string{"--method", "sample", "--dataset", "synth-av"}, synth...)},
+		{"sample-av", true, append([]string{"--method", "sample", "--dataset", "synth-av"}, append(linear, synth...)...)},
 		{"sample-avt", true, append([]string{"--method", "sample", "--hp", "method=Sample-level", "--dataset", "synth-avt"}, synth...)},
+		{"sample-transformer-vit-bert", true, append([]string{"--method", "sample"}, kinds...)},
 		{"sample-ks-resnet18", true, append([]string{"--method", "sample", "--hp", "modulation_starts=0", "--epochs", "1"}, ks...)},
 	}
 	for _, tc := range tests {
