@@ -132,14 +132,33 @@ func meanCE(z []float64, labels []int64, classes int) float64 {
 	return s / float64(len(labels))
 }
 
+// pmrStep is a PMR plan loaded with its training batch filled, the
+// batch's features and the prototypes set for the step.
+type pmrStep struct {
+	p       *compile.Plan
+	pr      *runtime.Program
+	init    map[string][]float32
+	labels  []int64
+	names   []string
+	classes int
+	feats   map[string][][]float64
+	protos  map[string][]float32
+}
+
+func newPMRStep(t *testing.T, dataset string, hp map[string]string) pmrStep {
+	t.Helper()
+	p, d := compileOn(t, dataset, "pmr", hp, small, plainSGD())
+	st := pmrStep{p: p, names: p.Manifest.ModalityNames(), classes: int(p.Manifest.Model.Classes)}
+	st.pr, st.init, st.labels = stepProgram(t, p, d)
+	st.feats = batchFeatures(t, st.pr, "pmr.features", st.names)
+	st.protos = setPrototypes(t, st.pr, st.feats, st.labels, st.classes)
+	return st
+}
+
 func TestPMRTwoModalityStepMatchesSpec(t *testing.T) {
 	const alpha = 0.6
-	p, d := compileOn(t, "synth-av", "pmr", map[string]string{"alpha": "0.6"}, small, plainSGD())
-	pr, init, labels := stepProgram(t, p, d)
-	names := p.Manifest.ModalityNames()
-	classes := int(p.Manifest.Model.Classes)
-	feats := batchFeatures(t, pr, "pmr.features", names)
-	protos := setPrototypes(t, pr, feats, labels, classes)
+	st := newPMRStep(t, "synth-av", map[string]string{"alpha": "0.6"})
+	p, pr, init, labels, names, classes, feats, protos := st.p, st.pr, st.init, st.labels, st.names, st.classes, st.feats, st.protos
 
 	score, protoCE := map[string]float64{}, map[string]float64{}
 	for _, m := range names {
@@ -257,12 +276,8 @@ func centralDiff(t *testing.T, pr *runtime.Program, init map[string][]float32, k
 // −lr·(k_m·g − ε·(std(g) + 1e-8)) on every encoder matrix.
 func TestPMRThreeModalityStepMatchesSpec(t *testing.T) {
 	const eta, lr = 0.5, 0.1
-	p, d := compileOn(t, "synth-avt", "pmr", map[string]string{"eta": "0.5"}, small, plainSGD())
-	pr, init, labels := stepProgram(t, p, d)
-	names := p.Manifest.ModalityNames()
-	classes := int(p.Manifest.Model.Classes)
-	feats := batchFeatures(t, pr, "pmr.features", names)
-	protos := setPrototypes(t, pr, feats, labels, classes)
+	st := newPMRStep(t, "synth-avt", map[string]string{"eta": "0.5"})
+	p, pr, init, labels, names, classes, feats, protos := st.p, st.pr, st.init, st.labels, st.names, st.classes, st.feats, st.protos
 	score := map[string]float64{}
 	lowest := math.Inf(1)
 	for _, m := range names {
