@@ -184,8 +184,15 @@ func (s *Step) Forward(mode nn.Mode, keep []string) (nn.Outputs, error) {
 			in[name] = s.G.Expand(s.G.ConstZero(v.DType()), v.Shape())
 		}
 	}
+	return s.forward(mode, in, keep == nil)
+}
+
+// forward runs the model on in; full says the forward sees the whole batch
+// (no modality zero-filled for every row), so that the first such
+// training-mode forward updates the buffers.
+func (s *Step) forward(mode nn.Mode, in map[string]*graph.Value, full bool) (nn.Outputs, error) {
 	bind := nn.Bindings{Params: s.Params, Buffers: s.Buffers, Random: s.random, Input: s.Input}
-	if mode == nn.Train && keep == nil && !s.buffersUpdated && len(s.Buffers) > 0 {
+	if mode == nn.Train && full && !s.buffersUpdated && len(s.Buffers) > 0 {
 		s.buffersUpdated = true
 		bind.UpdateBuffer = s.Update
 	}
@@ -382,13 +389,7 @@ func (b *Builder) Finish() (*Plan, error) {
 	s.info.Inputs = append(s.info.Inputs, ioOf(keep, IOKeep, "keep"))
 	in := map[string]*graph.Value{}
 	for i, name := range names {
-		k := s.G.Slice(keep, []int64{int64(i)}, []int64{int64(i + 1)}, nil, nil)
-		x := s.Data[name]
-		if x.DType() != graph.Float32 {
-			// Token ids: a dropped modality becomes id 0 ([PAD]) everywhere.
-			k = s.G.Cast(k, x.DType())
-		}
-		in[name] = s.G.Mul(x, k)
+		in[name] = keepInput(s.G, s.Data[name], s.G.Slice(keep, []int64{int64(i)}, []int64{int64(i + 1)}, nil, nil))
 	}
 	out, err := b.model.Forward(s.G, nn.Bindings{Params: s.Params, Buffers: s.Buffers}, in, nn.Eval)
 	if err != nil {
