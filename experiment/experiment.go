@@ -40,6 +40,9 @@ type Request struct {
 	// tensors a file lacks or has with another shape instead of failing.
 	Pretrained   map[string]string
 	AllowMissing bool
+	// Teachers map modalities to finished unimodal runs whose models a
+	// distillation method (UMT) reads as frozen teachers.
+	Teachers map[string]string
 	// Preset names the training preset (default: PresetDefault).
 	Preset string
 	// Train overrides preset fields: only the non-zero ones apply.
@@ -244,6 +247,9 @@ func Compile(r Request) (*compile.Plan, datasets.Dataset, error) {
 		return nil, nil, err
 	}
 	if err := r.loadPretrained(plan, model); err != nil {
+		return nil, nil, err
+	}
+	if err := r.loadTeachers(plan); err != nil {
 		return nil, nil, err
 	}
 	report, err := flops.PlanReport(plan)

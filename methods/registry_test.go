@@ -57,7 +57,7 @@ func TestAllFollowsTable1(t *testing.T) {
 }
 
 func TestAvailability(t *testing.T) {
-	available := map[string]bool{"baseline": true, "unimodal": true, "ogm": true, "agm": true}
+	available := map[string]bool{"baseline": true, "unimodal": true, "umt": true, "gblending": true, "ogm": true, "agm": true}
 	for _, info := range methods.All() {
 		if got := methods.IsAvailable(info.Name); got != available[info.Name] {
 			t.Errorf("IsAvailable(%s) = %v, want %v", info.Name, got, available[info.Name])
@@ -79,7 +79,7 @@ func TestAvailability(t *testing.T) {
 		}
 		msg := err.Error()
 		if !strings.Contains(msg, info.Name) || !strings.Contains(msg, "not available") ||
-			!strings.Contains(msg, "baseline, unimodal, ogm, agm") {
+			!strings.Contains(msg, "baseline, unimodal, umt, gblending, ogm, agm") {
 			t.Errorf("Lookup(%s) error %q: want the method named and the available ones listed", info.Name, msg)
 		}
 	}
@@ -227,7 +227,7 @@ func TestUnimodalModel(t *testing.T) {
 }
 
 func TestMultimodalMethodsRejectModalityCounts(t *testing.T) {
-	for _, name := range []string{"ogm", "agm"} {
+	for _, name := range []string{"ogm", "agm", "umt", "gblending"} {
 		m, err := methods.Lookup(name)
 		if err != nil {
 			t.Fatal(err)

@@ -10,6 +10,7 @@ import (
 	"slices"
 	"strings"
 
+	"bmc/compile"
 	"bmc/internal/atomicfile"
 	"bmc/methods"
 	"bmc/safetensors"
@@ -48,10 +49,26 @@ func (t *trainer) writeCheckpoint(name string, state map[string][]float32) error
 		// Base64: the metadata is JSON text, the state any bytes.
 		f.Metadata[scheduleStateKey] = base64.StdEncoding.EncodeToString(data)
 	}
-	for k, v := range state {
+	for _, k := range checkpointed(&t.plan.Manifest) {
+		v, ok := state[k]
+		if !ok {
+			return fmt.Errorf("checkpoint %s: the state has no %s", name, k)
+		}
 		f.Tensors[k] = safetensors.Float32s(t.stateShape[k], v)
 	}
 	return safetensors.WriteFile(filepath.Join(t.opt.OutDir, name), f)
+}
+
+// checkpointed lists the state a checkpoint holds: all of it but the frozen
+// state, which never changes and which a run reads from its plan.
+func checkpointed(m *compile.Manifest) []string {
+	var keys []string
+	for _, s := range m.State {
+		if s.Kind != compile.StateFrozen {
+			keys = append(keys, s.Key)
+		}
+	}
+	return keys
 }
 
 // Checkpoint metadata entries: the RunState, and the method schedule's
@@ -90,8 +107,8 @@ func (t *trainer) restore() error {
 	if err := t.pr.SetState(last); err != nil {
 		return fmt.Errorf("%s: %w", filepath.Join(dir, LastCheckpoint), err)
 	}
-	if len(last) != len(t.pr.StateKeys()) {
-		return fmt.Errorf("%s holds %d tensors, the plan's state has %d", filepath.Join(dir, LastCheckpoint), len(last), len(t.pr.StateKeys()))
+	if want := len(checkpointed(&t.plan.Manifest)); len(last) != want {
+		return fmt.Errorf("%s holds %d tensors, the plan's checkpointed state has %d", filepath.Join(dir, LastCheckpoint), len(last), want)
 	}
 	best, _, err := readCheckpointState(filepath.Join(dir, BestCheckpoint))
 	if err != nil {
