@@ -200,7 +200,16 @@ func (r Request) Open() (datasets.Dataset, error) {
 }
 
 // Compile builds the plan of a request; it also returns the opened dataset.
-func Compile(r Request) (*compile.Plan, datasets.Dataset, error) {
+// A request that names teacher runs needs CompileWith.
+func Compile(r Request) (*compile.Plan, datasets.Dataset, error) { return CompileWith(r, nil) }
+
+// RunReader reads a finished run directory: its plan and the tensors of its
+// best checkpoint (runtime.ReadFinishedRun).
+type RunReader func(dir string) (*compile.Plan, map[string][]float32, error)
+
+// CompileWith is Compile for requests that read other runs: read opens the
+// teacher runs a distillation method reads.
+func CompileWith(r Request, read RunReader) (*compile.Plan, datasets.Dataset, error) {
 	method, err := methods.Lookup(r.Method)
 	if err != nil {
 		return nil, nil, err
@@ -249,7 +258,7 @@ func Compile(r Request) (*compile.Plan, datasets.Dataset, error) {
 	if err := r.loadPretrained(plan, model); err != nil {
 		return nil, nil, err
 	}
-	if err := r.loadTeachers(plan); err != nil {
+	if err := r.loadTeachers(plan, read); err != nil {
 		return nil, nil, err
 	}
 	report, err := flops.PlanReport(plan)

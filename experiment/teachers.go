@@ -9,7 +9,6 @@ import (
 
 	"bmc/compile"
 	"bmc/flops"
-	"bmc/runtime"
 )
 
 // MissingTeachersError says that a method distils from unimodal teachers the
@@ -70,7 +69,7 @@ func TeacherModalities(m *compile.Manifest) []string {
 // loadTeachers fills the plan's teacher state from the request's teacher
 // runs (their best checkpoints) and records each teacher with its training
 // cost.
-func (r Request) loadTeachers(plan *compile.Plan) error {
+func (r Request) loadTeachers(plan *compile.Plan, read RunReader) error {
 	m := &plan.Manifest
 	need := teacherTensors(m)
 	mods := TeacherModalities(m)
@@ -91,8 +90,11 @@ func (r Request) loadTeachers(plan *compile.Plan) error {
 	if len(missing) > 0 {
 		return &MissingTeachersError{Method: m.Method, Modalities: missing, Given: len(r.Teachers)}
 	}
+	if len(mods) > 0 && read == nil {
+		return fmt.Errorf("method %s reads teacher runs; compile it with experiment.CompileWith and a run reader", m.Method)
+	}
 	for _, mod := range mods {
-		t, err := loadTeacher(plan, mod, r.Teachers[mod], need[mod])
+		t, err := loadTeacher(plan, mod, r.Teachers[mod], need[mod], read)
 		if err != nil {
 			return fmt.Errorf("teacher of %s: %w", mod, err)
 		}
@@ -103,12 +105,12 @@ func (r Request) loadTeachers(plan *compile.Plan) error {
 
 // loadTeacher checks that dir holds a finished unimodal run that fits the
 // plan's model for modality mod, and copies its tensors into the plan.
-func loadTeacher(plan *compile.Plan, mod, dir string, tensors map[string]string) (compile.Teacher, error) {
+func loadTeacher(plan *compile.Plan, mod, dir string, tensors map[string]string, read RunReader) (compile.Teacher, error) {
 	abs, err := filepath.Abs(dir)
 	if err != nil {
 		return compile.Teacher{}, err
 	}
-	tp, best, err := runtime.ReadFinishedRun(dir)
+	tp, best, err := read(dir)
 	if err != nil {
 		return compile.Teacher{}, err
 	}

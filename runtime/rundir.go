@@ -76,3 +76,7 @@ func ReadFinishedRun(dir string) (*compile.Plan, map[string][]float32, error) {
 	}
 	return plan, best, nil
 }
+
+// CheckNewRunDir creates dir if needed and checks that it holds no run and
+// is writable, as a new training run requires.
+func CheckNewRunDir(dir string) error { return prepareRunDir(dir) }
