@@ -32,7 +32,7 @@ type FileConfig struct {
 	// Teachers map modalities to the unimodal runs a distillation method
 	// reads.
 	Teachers map[string]string `yaml:"teachers,omitempty"`
-	Train        TrainFile         `yaml:"train,omitempty"`
+	Train    TrainFile         `yaml:"train,omitempty"`
 }
 
 // TrainFile is the train section of a configuration file; absent fields keep
