@@ -62,7 +62,14 @@ func checkMethodRun(t *testing.T, dynamic bool, args ...string) methodRun {
 		}
 		return rep
 	}
-	run := evalJSON(r.Dir)
+	// An on-disk dataset is evaluated from the same folder.
+	var root []string
+	for i, a := range args {
+		if a == "--data-root" && i+1 < len(args) {
+			root = []string{"--data-root", args[i+1]}
+		}
+	}
+	run := evalJSON(r.Dir, root...)
 	if run.Metrics.Acc != r.Result.Test.Acc || run.Metrics.F1 != r.Result.Test.F1 || run.Metrics.Samples != r.Result.Test.Samples {
 		t.Errorf("bmc eval of the run: acc %v F1 %v on %d samples, results.json has %v %v on %d",
 			run.Metrics.Acc, run.Metrics.F1, run.Metrics.Samples, r.Result.Test.Acc, r.Result.Test.F1, r.Result.Test.Samples)
@@ -73,7 +80,7 @@ func checkMethodRun(t *testing.T, dynamic bool, args ...string) methodRun {
 		}
 	}
 	model := filepath.Join(r.Dir, runtime.ModelFile)
-	exported := evalJSON(model, "--batch-size", "5")
+	exported := evalJSON(model, append([]string{"--batch-size", "5"}, root...)...)
 	if exported.Metrics.Acc != run.Metrics.Acc || exported.Metrics.F1 != run.Metrics.F1 {
 		t.Errorf("model.onnx: acc %v F1 %v, the run %v %v", exported.Metrics.Acc, exported.Metrics.F1, run.Metrics.Acc, run.Metrics.F1)
 	}
@@ -104,7 +111,19 @@ func checkKillResume(t *testing.T, after int, args ...string) {
 	if out, err := bmc(t, append(base, "--out", whole)...); err != nil {
 		t.Fatalf("uninterrupted run: %v\n%s", err, out)
 	}
-	cmd := exec.Command(os.Args[0], append(base, "--out", killed)...)
+	trainKilled(t, base, killed, runtime.LogFile, after)
+	if out, err := bmc(t, "train", "--resume", killed, "--quiet"); err != nil {
+		t.Fatalf("resume: %v\n%s", err, out)
+	}
+	sameRun(t, whole, killed)
+}
+
+// trainKilled starts `bmc` with args and --out dir, and kills it with
+// SIGKILL once the log file watch (relative to dir) has `after` lines,
+// before the run that writes it finished.
+func trainKilled(t *testing.T, args []string, dir, watch string, after int) {
+	t.Helper()
+	cmd := exec.Command(os.Args[0], append(args, "--out", dir)...)
 	cmd.Env = append(os.Environ(), "BMC_TEST_AS_MAIN=1")
 	var stderr bytes.Buffer
 	cmd.Stderr = &stderr
@@ -115,7 +134,7 @@ func checkKillResume(t *testing.T, after int, args ...string) {
 	go func() { done <- cmd.Wait() }()
 	deadline := time.Now().Add(120 * time.Second)
 	for {
-		data, _ := os.ReadFile(filepath.Join(killed, runtime.LogFile))
+		data, _ := os.ReadFile(filepath.Join(dir, watch))
 		if bytes.Count(data, []byte("\n")) >= after {
 			break
 		}
@@ -134,18 +153,21 @@ func checkKillResume(t *testing.T, after int, args ...string) {
 		t.Fatal(err)
 	}
 	<-done
-	if _, err := os.Stat(filepath.Join(killed, runtime.ResultsFile)); err == nil {
-		t.Fatal("the run finished before it was killed; give it more epochs")
+	if _, err := os.Stat(filepath.Join(dir, filepath.Dir(watch), runtime.ResultsFile)); err == nil {
+		t.Fatalf("the run writing %s finished before it was killed; give it more epochs", watch)
 	}
-	if out, err := bmc(t, "train", "--resume", killed, "--quiet"); err != nil {
-		t.Fatalf("resume: %v\n%s", err, out)
-	}
+}
+
+// sameRun checks that two run directories end with the same checkpoints,
+// bit for bit (tensors and metadata), and the same number of log lines.
+func sameRun(t *testing.T, whole, resumed string) {
+	t.Helper()
 	for _, f := range []string{runtime.LastCheckpoint, runtime.BestCheckpoint} {
 		a, err := safetensors.ReadFile(filepath.Join(whole, f))
 		if err != nil {
 			t.Fatal(err)
 		}
-		b, err := safetensors.ReadFile(filepath.Join(killed, f))
+		b, err := safetensors.ReadFile(filepath.Join(resumed, f))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -164,7 +186,7 @@ func checkKillResume(t *testing.T, after int, args ...string) {
 		}
 	}
 	la, _ := os.ReadFile(filepath.Join(whole, runtime.LogFile))
-	lb, _ := os.ReadFile(filepath.Join(killed, runtime.LogFile))
+	lb, _ := os.ReadFile(filepath.Join(resumed, runtime.LogFile))
 	if bytes.Count(la, []byte("\n")) != bytes.Count(lb, []byte("\n")) {
 		t.Errorf("the resumed run's log has %d lines, the uninterrupted %d", bytes.Count(lb, []byte("\n")), bytes.Count(la, []byte("\n")))
 	}
