@@ -99,6 +99,41 @@ func TestGBlendingStepMatchesSpec(t *testing.T) {
 					}
 				}
 			}
+			// The temporary models' step trains on the fused output of the
+			// kept modalities: its loss is the CE of the evaluation graph's
+			// logits under the same mask (no dropout, no batch norm here).
+			for _, h := range hs {
+				keep := make([]float32, len(hs)-1)
+				for i, m := range p.Manifest.ModalityNames() {
+					if h == "output" || h == m {
+						keep[i] = 1
+					}
+				}
+				if err := pr.SetState(init); err != nil {
+					t.Fatal(err)
+				}
+				for _, g := range []string{"gblending.temp", compile.EvalGraph} {
+					if err := pr.SetKeep(g, keep); err != nil {
+						t.Fatal(err)
+					}
+				}
+				if err := pr.Run(compile.EvalGraph); err != nil {
+					t.Fatal(err)
+				}
+				z, _ := pr.Metric(compile.EvalGraph, "logits")
+				var ce float64
+				for i, y := range labels {
+					ce -= math.Log(softmaxRow(f64(z[i*classes : (i+1)*classes]))[y])
+				}
+				ce /= float64(len(labels))
+				if err := pr.Run("gblending.temp"); err != nil {
+					t.Fatal(err)
+				}
+				loss, _ := pr.Metric("gblending.temp", "loss")
+				if !near(float64(loss[0]), ce, 1e-5) {
+					t.Errorf("head %s (keep %v): temporary loss %v, CE of the masked fused logits %v", h, keep, loss[0], ce)
+				}
+			}
 			dir := t.TempDir()
 			if err := p.Save(dir); err != nil {
 				t.Fatal(err)
