@@ -42,7 +42,7 @@ func heads(p *compile.Plan) []string { return append(p.Manifest.ModalityNames(),
 func TestGBlendingStepMatchesSpec(t *testing.T) {
 	for _, dataset := range []string{"synth-av", "synth-avt"} {
 		t.Run(dataset, func(t *testing.T) {
-			p, d := gblendingPlan(t, dataset, nil, umtData(dataset), plainSGD())
+			p, d := gblendingPlan(t, dataset, nil, tinySynth(dataset), plainSGD())
 			pr, init, labels := stepProgram(t, p, d)
 			hs := heads(p)
 			run := func(w []float32) map[string][]float64 {
@@ -329,7 +329,7 @@ func (r *spyRun) Pass(opt methods.PassOptions, fn func(methods.PassBatch) error)
 func TestGBlendingEstimatesFollowTheSpec(t *testing.T) {
 	for _, dataset := range []string{"synth-av", "synth-avt"} {
 		t.Run(dataset, func(t *testing.T) {
-			data := umtData(dataset)
+			data := tinySynth(dataset)
 			data["val"] = "20" // a padded last validation batch
 			o := experiment.Overrides{Epochs: 3, BatchSize: 16, EvalBatchSize: 8, Optimizer: compile.AdamW, LR: 0.01}
 			p, d := gblendingPlan(t, dataset, map[string]string{"super_epoch": "2"}, data, o)
@@ -410,7 +410,7 @@ func TestGBlendingEstimatesFollowTheSpec(t *testing.T) {
 // resumes to the uninterrupted run's checkpoints and schedule state.
 func TestGBlendingResumes(t *testing.T) {
 	o := experiment.Overrides{Epochs: 5, BatchSize: 16, EvalBatchSize: 16}
-	p, d := gblendingPlan(t, "synth-av", map[string]string{"super_epoch": "2"}, umtData("synth-av"), o)
+	p, d := gblendingPlan(t, "synth-av", map[string]string{"super_epoch": "2"}, tinySynth("synth-av"), o)
 	whole := t.TempDir()
 	sched, _ := experiment.Schedule(p)
 	if _, err := runtime.Train(p, d, sched, runtime.TrainOptions{OutDir: whole}); err != nil {
@@ -452,7 +452,7 @@ func TestGBlendingFLOPsCountEveryEstimate(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(fmt.Sprintf("%s-%s-%s-%d", tc.dataset, tc.method, tc.protocol, tc.epochs), func(t *testing.T) {
-			data := umtData(tc.dataset)
+			data := tinySynth(tc.dataset)
 			data["test"] = "40"
 			p, _ := gblendingPlan(t, tc.dataset, map[string]string{"method": tc.method, "super_epoch": fmt.Sprint(tc.super)}, data,
 				experiment.Overrides{Epochs: tc.epochs, BatchSize: 16, EvalBatchSize: 16, Protocol: tc.protocol})
@@ -501,7 +501,7 @@ func TestGBlendingSettingsErrors(t *testing.T) {
 		{map[string]string{"super_epoch": "1"}, 4, "super_epoch"},
 		{map[string]string{"method": "offline"}, 1, "at least 2"},
 	} {
-		_, _, err := experiment.Compile(experiment.Request{Method: "gblending", Hyper: tc.hp, Dataset: "synth-av", DataParams: umtData("synth-av"),
+		_, _, err := experiment.Compile(experiment.Request{Method: "gblending", Hyper: tc.hp, Dataset: "synth-av", DataParams: tinySynth("synth-av"),
 			Train: experiment.Overrides{Epochs: tc.epochs, BatchSize: 16}})
 		if err == nil || !strings.Contains(err.Error(), tc.want) {
 			t.Errorf("%v with %d epochs: %v, want an error about %q", tc.hp, tc.epochs, err, tc.want)

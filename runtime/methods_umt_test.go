@@ -23,9 +23,9 @@ import (
 // that are real Unimodal runs; that teachers stay frozen and out of the
 // checkpoints; and that the teachers' trainings count in the run's FLOPs.
 
-// umtData is a small setting of the synthetic datasets (3 classes so that
-// feature widths of 3 fit the tests' identity heads).
-func umtData(dataset string) map[string]string {
+// tinySynth is a small setting of the synthetic datasets: 48 training
+// samples (3 batches of 16), 3 classes.
+func tinySynth(dataset string) map[string]string {
 	d := map[string]string{"train": "48", "val": "16", "test": "16", "classes": "3"}
 	if dataset == "synth-avt" {
 		d["dim.text"] = "7"
@@ -149,7 +149,7 @@ func TestUMTStepMatchesSpec(t *testing.T) {
 	for _, dataset := range []string{"synth-av", "synth-avt"} {
 		t.Run(dataset, func(t *testing.T) {
 			const scaling, lr = 2.5, 0.1
-			req := experiment.Request{Method: "umt", Dataset: dataset, DataParams: umtData(dataset), Encoder: "mlp:6,3",
+			req := experiment.Request{Method: "umt", Dataset: dataset, DataParams: tinySynth(dataset), Encoder: "mlp:6,3",
 				Hyper: map[string]string{"scaling": fmt.Sprint(scaling)}, Train: plainSGD()}
 			req.Train.LR = lr
 			req.Teachers = trainTeachers(t, req)
@@ -336,7 +336,7 @@ func TestUMTTeacherIsTheEncoderForEveryKind(t *testing.T) {
 // teachers from its plan. Its training FLOPs include the teachers'
 // trainings, as their plans count them (spec §4.19).
 func TestUMTResumesWithTeachersFromThePlan(t *testing.T) {
-	req := experiment.Request{Method: "umt", Dataset: "synth-av", DataParams: umtData("synth-av"), Encoder: "mlp:6,3",
+	req := experiment.Request{Method: "umt", Dataset: "synth-av", DataParams: tinySynth("synth-av"), Encoder: "mlp:6,3",
 		Train: experiment.Overrides{Epochs: 3, BatchSize: 16, EvalBatchSize: 16, Threads: 1}}
 	req.Teachers = trainTeachers(t, req)
 	p, d, err := experiment.CompileWith(req, runtime.ReadFinishedRun)
