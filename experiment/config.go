@@ -32,7 +32,10 @@ type FileConfig struct {
 	// tensors those files lack.
 	Pretrained   map[string]string `yaml:"pretrained,omitempty"`
 	AllowMissing bool              `yaml:"allow_missing,omitempty"`
-	Train        TrainFile         `yaml:"train,omitempty"`
+	// Teachers map modalities to the unimodal runs a distillation method
+	// reads.
+	Teachers map[string]string `yaml:"teachers,omitempty"`
+	Train    TrainFile         `yaml:"train,omitempty"`
 }
 
 // TrainFile is the train section of a configuration file; absent fields keep
@@ -82,7 +85,7 @@ func ReadConfig(path string) (Request, error) {
 		}
 	}
 	r := Request{Method: fc.Method, Dataset: fc.Dataset, Preset: fc.Preset, DataRoot: fc.DataRoot, Encoder: fc.Encoder, Encoders: fc.Encoders,
-		Pretrained: fc.Pretrained, AllowMissing: fc.AllowMissing}
+		Pretrained: fc.Pretrained, AllowMissing: fc.AllowMissing, Teachers: fc.Teachers}
 	if r.Hyper, err = scalars(fc.Hyper); err != nil {
 		return Request{}, fmt.Errorf("%s: key hyper: %w", path, err)
 	}
@@ -314,6 +317,7 @@ func Merge(file, flags Request) Request {
 	r.Encoders = mergeMaps(r.Encoders, flags.Encoders)
 	r.Pretrained = mergeMaps(file.Pretrained, flags.Pretrained)
 	r.AllowMissing = file.AllowMissing || flags.AllowMissing
+	r.Teachers = mergeMaps(file.Teachers, flags.Teachers)
 	r.Hyper = mergeMaps(file.Hyper, flags.Hyper)
 	r.DataParams = mergeMaps(file.DataParams, flags.DataParams)
 	r.Train = file.Train.merge(flags.Train)
@@ -349,6 +353,12 @@ func EffectiveConfig(m *compile.Manifest) ([]byte, error) {
 	fc.Encoders = map[string]string{}
 	for _, mod := range m.Model.Modalities {
 		fc.Encoders[mod.Name] = EncoderString(mod.Encoder)
+	}
+	for _, t := range m.Teachers {
+		if fc.Teachers == nil {
+			fc.Teachers = map[string]string{}
+		}
+		fc.Teachers[t.Modality] = t.Run
 	}
 	fc.Train = TrainFile{Epochs: &t.Epochs, BatchSize: &t.BatchSize, EvalBatchSize: &t.EvalBatchSize, Optimizer: o.Name,
 		LR: &o.LR, WeightDecay: &o.WeightDecay, StepSize: &t.Scheduler.StepSize, Gamma: &t.Scheduler.Gamma,

@@ -43,6 +43,9 @@ type Request struct {
 	// tensors a file lacks or has with another shape instead of failing.
 	Pretrained   map[string]string
 	AllowMissing bool
+	// Teachers map modalities to finished unimodal runs whose models a
+	// distillation method (UMT) reads as frozen teachers.
+	Teachers map[string]string
 	// Preset names the training preset (default: PresetDefault).
 	Preset string
 	// Train overrides preset fields: only the non-zero ones apply.
@@ -219,7 +222,16 @@ func (r Request) Open() (datasets.Dataset, error) {
 }
 
 // Compile builds the plan of a request; it also returns the opened dataset.
-func Compile(r Request) (*compile.Plan, datasets.Dataset, error) {
+// A request that names teacher runs needs CompileWith.
+func Compile(r Request) (*compile.Plan, datasets.Dataset, error) { return CompileWith(r, nil) }
+
+// RunReader reads a finished run directory: its plan and the tensors of its
+// best checkpoint (runtime.ReadFinishedRun).
+type RunReader func(dir string) (*compile.Plan, map[string][]float32, error)
+
+// CompileWith is Compile for requests that read other runs: read opens the
+// teacher runs a distillation method reads.
+func CompileWith(r Request, read RunReader) (*compile.Plan, datasets.Dataset, error) {
 	method, err := methods.Lookup(r.Method)
 	if err != nil {
 		return nil, nil, err
@@ -269,6 +281,9 @@ func Compile(r Request) (*compile.Plan, datasets.Dataset, error) {
 		return nil, nil, err
 	}
 	if err := r.loadPretrained(plan, model); err != nil {
+		return nil, nil, err
+	}
+	if err := r.loadTeachers(plan, read); err != nil {
 		return nil, nil, err
 	}
 	report, err := flops.PlanReport(plan)

@@ -11,6 +11,7 @@ import (
 	"strings"
 	"time"
 
+	"bmc/compile"
 	"bmc/internal/atomicfile"
 	"bmc/methods"
 	"bmc/safetensors"
@@ -59,14 +60,26 @@ func (t *trainer) writeCheckpoint(name string) error {
 		// Base64: the metadata is JSON text, the state any bytes.
 		f.Metadata[scheduleStateKey] = base64.StdEncoding.EncodeToString(data)
 	}
-	for _, k := range t.pr.StateKeys() {
+	for _, k := range checkpointed(&t.plan.Manifest) {
 		v, err := t.pr.State(k)
 		if err != nil {
-			return err
+			return fmt.Errorf("checkpoint %s: %w", name, err)
 		}
 		f.Tensors[k] = safetensors.Float32sView(t.stateShape[k], v)
 	}
 	return safetensors.WriteFile(filepath.Join(t.opt.OutDir, name), f)
+}
+
+// checkpointed lists the state a checkpoint holds: all of it but the frozen
+// state, which never changes and which a run reads from its plan.
+func checkpointed(m *compile.Manifest) []string {
+	var keys []string
+	for _, s := range m.State {
+		if s.Kind != compile.StateFrozen {
+			keys = append(keys, s.Key)
+		}
+	}
+	return keys
 }
 
 // Checkpoint metadata entries: the RunState, and the method schedule's
@@ -105,8 +118,8 @@ func (t *trainer) restore() error {
 	if err := t.pr.SetState(last); err != nil {
 		return fmt.Errorf("%s: %w", filepath.Join(dir, LastCheckpoint), err)
 	}
-	if len(last) != len(t.pr.StateKeys()) {
-		return fmt.Errorf("%s holds %d tensors, the plan's state has %d", filepath.Join(dir, LastCheckpoint), len(last), len(t.pr.StateKeys()))
+	if want := len(checkpointed(&t.plan.Manifest)); len(last) != want {
+		return fmt.Errorf("%s holds %d tensors, the plan's checkpointed state has %d", filepath.Join(dir, LastCheckpoint), len(last), want)
 	}
 	if _, err := os.Stat(filepath.Join(dir, BestCheckpoint)); err != nil {
 		return fmt.Errorf("run %s cannot resume: %w", dir, err)

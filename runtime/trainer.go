@@ -496,10 +496,11 @@ func (t *trainer) setOptimizerInputs(lr float64, step int64) error {
 	return nil
 }
 
-// flopsSoFar is the cost of every graph run the training has made: the
-// tally of runs times each graph's static count.
+// flopsSoFar is the cost of every graph run the training has made (the
+// tally of runs times each graph's static count), plus the trainings the
+// run builds on (its teachers').
 func (t *trainer) flopsSoFar() int64 {
-	var total int64
+	total := t.report.Prior.Total
 	for g, n := range t.pr.Runs() {
 		total += n * t.report.PerGraph[g]
 	}

@@ -12,12 +12,13 @@ import (
 	"bmc/experiment"
 	"bmc/flops"
 	"bmc/graph/nn"
+	"bmc/runtime"
 )
 
 // experimentFlags are the flags that describe what to compile.
 type experimentFlags struct {
 	method, dataset, dataRoot, protocol, preset, config, optimizer string
-	hp, data, encoders, pretrained                                 []string
+	hp, data, encoders, pretrained, teachers                       []string
 	allowMissing                                                   bool
 	epochs, batch, evalBatch, stepSize, threads                    int
 	lr, momentum, weightDecay, gamma, beta1, beta2, eps            float64
@@ -40,6 +41,7 @@ func (e *experimentFlags) register(fs *pflag.FlagSet) {
 	fs.Float64Var(&e.eps, "eps", 0, "AdamW ε (default: preset)")
 	fs.StringArrayVar(&e.encoders, "encoder", nil, "encoder of every modality (SPEC) or of one (MODALITY=SPEC), repeatable; SPEC is KIND[:ITEM,…] with kinds "+strings.Join(nn.EncoderKinds(), ", ")+", e.g. mlp:64,32 or resnet18 or transformer:layers=1 (default: the dataset's)")
 	fs.StringArrayVar(&e.pretrained, "pretrained", nil, "MODALITY=FILE: load the encoder's weights from a .safetensors file or an .onnx file's initializers, by PyTorch state_dict key (repeatable)")
+	fs.StringArrayVar(&e.teachers, "teacher", nil, "MODALITY=RUN_DIR: a finished unimodal run whose encoder a distillation method (umt) reads as that modality's teacher (repeatable; bmc train without it trains the teachers first)")
 	fs.BoolVar(&e.allowMissing, "allow-missing", false, "with --pretrained: keep the initial values of tensors the file lacks or holds with another shape, instead of failing")
 	fs.IntVar(&e.epochs, "epochs", 0, "epochs, ≥ 1 (default: the dataset preset)")
 	fs.IntVar(&e.batch, "batch-size", 0, "training batch size (default: preset)")
@@ -100,17 +102,13 @@ func (e *experimentFlags) flagRequest(fs *pflag.FlagSet) (experiment.Request, er
 			Protocol: e.protocol, Optimizer: e.optimizer,
 			MomentumSet: fs.Changed("momentum"), WeightDecaySet: fs.Changed("weight-decay"),
 			Beta1Set: fs.Changed("beta1"), Beta2Set: fs.Changed("beta2"), ThreadsSet: fs.Changed("threads")}}
-	for _, item := range e.pretrained {
-		mod, path, ok := strings.Cut(item, "=")
-		if !ok || mod == "" || path == "" {
-			return r, fmt.Errorf("--pretrained %q: want MODALITY=FILE", item)
-		}
-		if r.Pretrained == nil {
-			r.Pretrained = map[string]string{}
-		}
-		r.Pretrained[mod] = path
+	if r.Pretrained, err = modalityPaths("pretrained", "FILE", e.pretrained); err != nil {
+		return r, err
 	}
 	r.AllowMissing = e.allowMissing
+	if r.Teachers, err = modalityPaths("teacher", "RUN_DIR", e.teachers); err != nil {
+		return r, err
+	}
 	for _, item := range e.encoders {
 		mod, spec := experiment.ParseEncoderFlag(item)
 		if mod == "" {
@@ -129,6 +127,25 @@ func (e *experimentFlags) flagRequest(fs *pflag.FlagSet) (experiment.Request, er
 		r.Train.Nesterov = &e.nesterov
 	}
 	return r, nil
+}
+
+// modalityPaths reads repeated --flag MODALITY=PATH values.
+func modalityPaths(flag, what string, items []string) (map[string]string, error) {
+	var out map[string]string
+	for _, item := range items {
+		mod, path, ok := strings.Cut(item, "=")
+		if !ok || mod == "" || path == "" {
+			return nil, fmt.Errorf("--%s %q: want MODALITY=%s", flag, item, what)
+		}
+		if prev, dup := out[mod]; dup {
+			return nil, fmt.Errorf("--%s %s is given twice (%s and %s)", flag, mod, prev, path)
+		}
+		if out == nil {
+			out = map[string]string{}
+		}
+		out[mod] = path
+	}
+	return out, nil
 }
 
 func runCompile(args []string, stdout io.Writer) error {
@@ -156,7 +173,7 @@ func runCompile(args []string, stdout io.Writer) error {
 	if err != nil {
 		return err
 	}
-	plan, _, err := experiment.Compile(req)
+	plan, _, err := experiment.CompileWith(req, runtime.ReadFinishedRun)
 	if err != nil {
 		return err
 	}

@@ -68,6 +68,9 @@ func runFlops(args []string, stdout io.Writer) error {
 	if len(r.Extras) > 0 {
 		row("method extras (whole run)", "", r.MethodExtra)
 	}
+	for _, tc := range r.Teachers {
+		row("teacher "+tc.Modality+": its training (run "+tc.Run+")", "", tc.Training)
+	}
 	row("whole training", "", r.Training)
 	row("final evaluation", "", r.Final)
 	if err := tw.Flush(); err != nil {

@@ -1,11 +1,9 @@
 package main
 
 import (
-	"bytes"
 	"encoding/json"
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -13,39 +11,6 @@ import (
 
 	"bmc/runtime"
 )
-
-// startTraining starts a real bmc training process and waits until it has
-// written n epochs to its log.
-func startTraining(t *testing.T, n int, args ...string) (*exec.Cmd, <-chan error) {
-	t.Helper()
-	cmd := exec.Command(os.Args[0], args...)
-	cmd.Env = append(os.Environ(), "BMC_TEST_AS_MAIN=1")
-	var stderr bytes.Buffer
-	cmd.Stderr = &stderr
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	done := make(chan error, 1)
-	go func() { done <- cmd.Wait() }()
-	out := args[len(args)-1]
-	deadline := time.Now().Add(2 * time.Minute)
-	for {
-		data, _ := os.ReadFile(filepath.Join(out, runtime.LogFile))
-		if bytes.Count(data, []byte("\n")) >= n {
-			return cmd, done
-		}
-		select {
-		case err := <-done:
-			t.Fatalf("the training process ended before writing %d epochs: %v\n%s", n, err, stderr.String())
-		default:
-		}
-		if time.Now().After(deadline) {
-			cmd.Process.Kill()
-			t.Fatalf("the training process wrote no %d epochs", n)
-		}
-		time.Sleep(2 * time.Millisecond)
-	}
-}
 
 // A run directory is locked while a process trains in it: a second train
 // into it or a resume of it fails naming the holder; once the holder is
@@ -55,7 +20,7 @@ func TestRunDirectoryIsLockedWhileTraining(t *testing.T) {
 	dir := filepath.Join(t.TempDir(), "run")
 	args := []string{"train", "--method", "baseline", "--dataset", "synth-av", "--encoder", "mlp:512,256",
 		"--epochs", "8", "--threads", "1", "--quiet", "--out", dir}
-	cmd, done := startTraining(t, 1, args...)
+	cmd, done := startTraining(t, filepath.Join(dir, runtime.LogFile), 1, args...)
 	holder := fmt.Sprintf("in use by another bmc process (pid %d)", cmd.Process.Pid)
 	for _, again := range [][]string{{"train", "--resume", dir, "--quiet"}, args} {
 		_, err := bmc(t, again...)

@@ -26,10 +26,10 @@ func commands() []command {
 	return []command{
 		{"compile", "build a method's training graphs and manifest (nothing runs)",
 			"bmc compile --method M --dataset D -o PLAN_DIR [flags]",
-			"bmc compile --method agm --dataset synth-av -o plans/agm-synth\n  bmc compile --method ogm --dataset synth-av --hp alpha=0.5,modulation_starts=5 -o plans/ogm", runCompile},
+			"bmc compile --method agm --dataset synth-av -o plans/agm-synth\n  bmc compile --method ogm --dataset synth-av --hp alpha=0.5,modulation_starts=5 -o plans/ogm\n  bmc compile --method umt --dataset synth-av --teacher audio=runs/uni-audio --teacher visual=runs/uni-visual -o plans/umt", runCompile},
 		{"train", "train a compiled plan, or compile and train in one go",
 			"bmc train PLAN_DIR --out RUN_DIR [flags]\n  bmc train --method M --dataset D --out RUN_DIR [flags]\n  bmc train --resume RUN_DIR",
-			"bmc train plans/agm-synth --out runs/agm-synth\n  bmc train --method baseline --dataset synth-av --epochs 10 --out runs/base\n  bmc train --resume runs/agm-synth", runTrain},
+			"bmc train plans/agm-synth --out runs/agm-synth\n  bmc train --method baseline --dataset synth-av --epochs 10 --out runs/base\n  bmc train --method umt --dataset synth-av --out runs/umt   # trains the unimodal teachers first, in runs/umt/teachers/\n  bmc train --resume runs/agm-synth", runTrain},
 		{"flops", "print a plan's exact FLOPs without running it",
 			"bmc flops PLAN_DIR [--json]", "bmc flops plans/agm-synth", runFlops},
 		{"eval", "evaluate a run directory or an exported model.onnx",

@@ -2,6 +2,7 @@ package main
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"strings"
@@ -10,6 +11,7 @@ import (
 
 	"bmc/compile"
 	"bmc/datasets"
+	"bmc/distill"
 	"bmc/experiment"
 	"bmc/internal/machine"
 	"bmc/runtime"
@@ -44,10 +46,21 @@ func runTrain(args []string, stdout io.Writer) error {
 	})
 	var plan *compile.Plan
 	var data datasets.Dataset
+	trainStage := stageTrainer(stdout, *quiet, runtime.TrainOptions{Threads: ef.threads, Workers: *workers, SkipBad: *skipBad, Profile: *profile})
+	staged := func(res *runtime.Result, err error) error {
+		if err != nil {
+			return err
+		}
+		printResult(stdout, res)
+		return nil
+	}
 	switch {
 	case *resume != "":
 		if *out != "" || fs.NArg() > 0 || len(compileOnly) > 0 {
 			return fmt.Errorf("--resume continues a run as it was compiled; it takes no --out, plan directory or %s", strings.Join(append(compileOnly, "--method/--dataset"), ", "))
+		}
+		if distill.IsStaged(*resume) {
+			return staged(distill.Resume(*resume, ef.dataRoot, trainStage))
 		}
 		var err error
 		if plan, err = loadRunPlan(*resume); err != nil {
@@ -78,21 +91,44 @@ func runTrain(args []string, stdout io.Writer) error {
 			return err
 		}
 		req.SkipBad = *skipBad
-		if plan, data, err = experiment.Compile(req); err != nil {
+		var missing *experiment.MissingTeachersError
+		if plan, data, err = experiment.CompileWith(req, runtime.ReadFinishedRun); errors.As(err, &missing) && missing.Given == 0 {
+			// The method's teachers are trained first, in the run directory.
+			return staged(distill.Train(req, *out, missing.Modalities, trainStage))
+		} else if err != nil {
 			return err
 		}
 	default:
 		return fmt.Errorf("train takes at most one plan directory (got %q)", fs.Args())
 	}
-	sched, err := experiment.Schedule(plan)
+	res, err := trainStage(distill.Stage{Name: plan.Manifest.Method, Dir: *out, Plan: plan, Data: data, Resume: *resume != ""})
 	if err != nil {
 		return err
 	}
-	opt := runtime.TrainOptions{OutDir: *out, Threads: ef.threads, Resume: *resume != "", Workers: *workers, SkipBad: *skipBad, Profile: *profile}
+	printResult(stdout, res)
+	return nil
+}
+
+// stageTrainer trains one stage of a run as trainPlan does.
+func stageTrainer(stdout io.Writer, quiet bool, opt runtime.TrainOptions) distill.Trainer {
+	return func(s distill.Stage) (*runtime.Result, error) {
+		opt.OutDir, opt.Resume = s.Dir, s.Resume
+		return trainPlan(stdout, quiet, opt, s.Name, s.Plan, s.Data)
+	}
+}
+
+// trainPlan trains a plan into opt.OutDir: with the run's files (the
+// effective configuration, the rows the dataset dropped) and progress on
+// stdout unless quiet.
+func trainPlan(stdout io.Writer, quiet bool, opt runtime.TrainOptions, name string, plan *compile.Plan, data datasets.Dataset) (*runtime.Result, error) {
+	sched, err := experiment.Schedule(plan)
+	if err != nil {
+		return nil, err
+	}
 	if !opt.Resume {
 		cfg, err := experiment.EffectiveConfig(&plan.Manifest)
 		if err != nil {
-			return err
+			return nil, err
 		}
 		opt.Files = map[string][]byte{ConfigFile: cfg}
 		var problems []datasets.Problem
@@ -104,26 +140,21 @@ func runTrain(args []string, stdout io.Writer) error {
 			// them silently: kept with the run, and counted on the terminal.
 			js, err := json.MarshalIndent(problems, "", "  ")
 			if err != nil {
-				return err
+				return nil, err
 			}
 			opt.Files[ProblemsFile] = append(js, '\n')
 			fmt.Fprintf(stdout, "dataset %s: %d rows dropped while indexing (listed in %s)\n", plan.Manifest.Dataset.Name, len(problems), ProblemsFile)
 		}
 	}
-	if !*quiet {
+	if !quiet {
 		opt.Progress = stdout
 		verb := "training"
 		if opt.Resume {
 			verb = "resuming"
 		}
-		fmt.Fprintf(stdout, "%s %s on %s → %s\n", verb, plan.Manifest.Method, plan.Manifest.Dataset.Name, *out)
+		fmt.Fprintf(stdout, "%s %s on %s → %s\n", verb, name, plan.Manifest.Dataset.Name, opt.OutDir)
 	}
-	res, err := runtime.Train(plan, data, sched, opt)
-	if err != nil {
-		return err
-	}
-	printResult(stdout, res)
-	return nil
+	return runtime.Train(plan, data, sched, opt)
 }
 
 // Files a run directory keeps besides the trainer's.
