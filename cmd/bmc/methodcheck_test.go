@@ -50,9 +50,16 @@ func checkMethodRun(t *testing.T, dynamic bool, args ...string) methodRun {
 	if r.Result.TrainingFLOPs <= 0 || (!dynamic && r.Result.TrainingFLOPs != r.Result.PlannedFLOPs) {
 		t.Errorf("training FLOPs %d, the plan predicted %d", r.Result.TrainingFLOPs, r.Result.PlannedFLOPs)
 	}
+	// A dataset on disk: the evaluations read the same folder.
+	var root []string
+	for i, a := range args {
+		if a == "--data-root" && i+1 < len(args) {
+			root = []string{a, args[i+1]}
+		}
+	}
 	evalJSON := func(src string, extra ...string) evalReport {
 		t.Helper()
-		out, err := bmc(t, append([]string{"eval", src, "--json", "--threads", r.Threads}, extra...)...)
+		out, err := bmc(t, append(append([]string{"eval", src, "--json", "--threads", r.Threads}, root...), extra...)...)
 		if err != nil {
 			t.Fatalf("bmc eval %s: %v", src, err)
 		}
