@@ -233,7 +233,7 @@ func TestUnimodalModel(t *testing.T) {
 }
 
 func TestMultimodalMethodsRejectModalityCounts(t *testing.T) {
-	for _, name := range []string{"ogm", "agm"} {
+	for _, name := range []string{"ogm", "agm", "opm", "amco"} {
 		m, err := methods.Lookup(name)
 		if err != nil {
 			t.Fatal(err)
