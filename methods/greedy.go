@@ -50,7 +50,7 @@ func (greedy) Model(spec nn.ModelSpec, _ Hyper) (nn.ModelSpec, error) {
 	}
 	for _, m := range spec.Modalities {
 		if m.Encoder.Kind != "resnet18" {
-			return spec, fmt.Errorf("method greedy puts MMTM blocks between the stages of ResNet18 encoders, but modality %s has encoder %s, which has no stages for them (give every modality --encoder M=resnet18)", m.Name, m.Encoder.Kind)
+			return spec, fmt.Errorf("method greedy puts MMTM blocks between the stages of ResNet18 encoders, but modality %s has encoder %s, which has no stages for them; Greedy needs every modality to be an image, spectrogram or clip encoded by resnet18 (--encoder %s=resnet18)", m.Name, m.Encoder.Kind, m.Name)
 		}
 	}
 	spec.Coupling = nn.CouplingMMTM
