@@ -57,14 +57,13 @@ func TestAllFollowsTable1(t *testing.T) {
 }
 
 func TestAvailability(t *testing.T) {
-	available := map[string]bool{"baseline": true, "unimodal": true, "sample": true, "umt": true, "gblending": true, "ogm": true, "agm": true, "pmr": true, "relearning": true}
-	var names []string
+	available := map[string]bool{"baseline": true, "unimodal": true, "sample": true, "opm": true, "greedy": true, "amco": true, "umt": true, "gblending": true, "ogm": true, "agm": true, "pmr": true, "relearning": true}
+	var listed []string
 	for _, info := range methods.All() {
 		if available[info.Name] {
-			names = append(names, info.Name)
+			listed = append(listed, info.Name)
 		}
 	}
-	list := strings.Join(names, ", ")
 	for _, info := range methods.All() {
 		if got := methods.IsAvailable(info.Name); got != available[info.Name] {
 			t.Errorf("IsAvailable(%s) = %v, want %v", info.Name, got, available[info.Name])
@@ -86,7 +85,7 @@ func TestAvailability(t *testing.T) {
 		}
 		msg := err.Error()
 		if !strings.Contains(msg, info.Name) || !strings.Contains(msg, "not available") ||
-			!strings.Contains(msg, list) {
+			!strings.Contains(msg, "(available: "+strings.Join(listed, ", ")+")") {
 			t.Errorf("Lookup(%s) error %q: want the method named and the available ones listed", info.Name, msg)
 		}
 	}
@@ -234,7 +233,7 @@ func TestUnimodalModel(t *testing.T) {
 }
 
 func TestMultimodalMethodsRejectModalityCounts(t *testing.T) {
-	for _, name := range []string{"ogm", "agm", "umt", "gblending"} {
+	for _, name := range []string{"ogm", "agm", "opm", "amco", "umt", "gblending"} {
 		m, err := methods.Lookup(name)
 		if err != nil {
 			t.Fatal(err)

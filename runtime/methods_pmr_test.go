@@ -21,18 +21,6 @@ import (
 // differences through the feature graph), the 3-modality coefficients and
 // noise, and the prototypes the schedule forms each epoch.
 
-func compileOn(t *testing.T, dataset, method string, hp, data map[string]string, o experiment.Overrides) (*compile.Plan, datasets.Dataset) {
-	t.Helper()
-	if o.Threads == 0 {
-		o.Threads = 1
-	}
-	p, d, err := experiment.Compile(experiment.Request{Method: method, Hyper: hp, Dataset: dataset, DataParams: data, Train: o})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return p, d
-}
-
 // batchFeatures runs a feature graph on the filled batch: modality →
 // [rows][d] in float64.
 func batchFeatures(t *testing.T, pr *runtime.Program, graphName string, names []string) map[string][][]float64 {
@@ -147,7 +135,7 @@ type pmrStep struct {
 
 func newPMRStep(t *testing.T, dataset string, hp map[string]string) pmrStep {
 	t.Helper()
-	p, d := compileOn(t, dataset, "pmr", hp, small, plainSGD())
+	p, d := compileOn(t, "pmr", dataset, "", hp, small, plainSGD())
 	st := pmrStep{p: p, names: p.Manifest.ModalityNames(), classes: int(p.Manifest.Model.Classes)}
 	st.pr, st.init, st.labels = stepProgram(t, p, d)
 	st.feats = batchFeatures(t, st.pr, "pmr.features", st.names)
@@ -405,7 +393,7 @@ func (p *protoProbe) BeginEpoch(r methods.Run) error {
 func TestPMRPrototypesFollowTheSpec(t *testing.T) {
 	const momentum = 0.3
 	o := experiment.Overrides{Epochs: 3, BatchSize: 16, EvalBatchSize: 16}
-	p, d := compileOn(t, "synth-av", "pmr", map[string]string{"momentum_coef": "0.3"},
+	p, d := compileOn(t, "pmr", "synth-av", "", map[string]string{"momentum_coef": "0.3"},
 		map[string]string{"train": "64", "val": "32", "test": "32", "classes": "12"}, o)
 	sched, err := experiment.Schedule(p)
 	if err != nil {

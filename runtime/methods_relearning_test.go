@@ -101,7 +101,7 @@ func expectedReinitWeights(r methods.Run, lambda float64) (map[string]float64, e
 func TestRelearningReinitMatchesSpec(t *testing.T) {
 	o := experiment.Overrides{Epochs: 3, BatchSize: 32, EvalBatchSize: 64}
 	hp := map[string]string{"reinit_epoch": "1", "reinit_num": "1", "move_lambda": "3"}
-	p, d := compileOn(t, "synth-av", "relearning", hp, small, o)
+	p, d := compileOn(t, "relearning", "synth-av", "", hp, small, o)
 	sched, err := experiment.Schedule(p)
 	if err != nil {
 		t.Fatal(err)

@@ -24,7 +24,7 @@ import (
 // their cross-entropy.
 func TestSampleStepMasksRows(t *testing.T) {
 	for _, dataset := range []string{"synth-av", "synth-avt"} {
-		p, d := compileOn(t, dataset, "sample", nil, small, plainSGD())
+		p, d := compileOn(t, "sample", dataset, "", nil, small, plainSGD())
 		pr, _, labels := stepProgram(t, p, d)
 		n := len(p.Manifest.ModalityNames())
 		classes := int(p.Manifest.Model.Classes)
@@ -208,7 +208,7 @@ func TestSampleLevelListMatchesSpec(t *testing.T) {
 			const b = 16
 			o := experiment.Overrides{Epochs: 3, BatchSize: b, EvalBatchSize: 32}
 			data := map[string]string{"train": "100", "val": "32", "test": "32"}
-			p, d := compileOn(t, dataset, "sample", map[string]string{"method": "Sample-level"}, data, o)
+			p, d := compileOn(t, "sample", dataset, "", map[string]string{"method": "Sample-level"}, data, o)
 			sched, err := experiment.Schedule(p)
 			if err != nil {
 				t.Fatal(err)

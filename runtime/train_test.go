@@ -24,10 +24,17 @@ var small = map[string]string{"train": "512", "val": "128", "test": "200"}
 
 func compilePlan(t *testing.T, method string, hp map[string]string, data map[string]string, o experiment.Overrides) (*compile.Plan, datasets.Dataset) {
 	t.Helper()
+	return compileOn(t, method, "synth-av", "", hp, data, o)
+}
+
+// compileOn compiles a method on a synthetic dataset with an encoder for
+// every modality ("" for the dataset's default).
+func compileOn(t *testing.T, method, dataset, encoder string, hp, data map[string]string, o experiment.Overrides) (*compile.Plan, datasets.Dataset) {
+	t.Helper()
 	if o.Threads == 0 {
 		o.Threads = 1
 	}
-	p, d, err := experiment.Compile(experiment.Request{Method: method, Hyper: hp, Dataset: "synth-av", DataParams: data, Train: o})
+	p, d, err := experiment.Compile(experiment.Request{Method: method, Hyper: hp, Dataset: dataset, DataParams: data, Encoder: encoder, Train: o})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -124,6 +124,12 @@ func checkKillResume(t *testing.T, after int, args ...string) {
 func trainKilled(t *testing.T, args []string, dir, watch string, after int) {
 	t.Helper()
 	cmd, done := startTraining(t, filepath.Join(dir, watch), after, append(args, "--out", dir)...)
+	// An epoch's log line is written before the checkpoint that commits it.
+	for deadline := time.Now().Add(time.Minute); ; time.Sleep(2 * time.Millisecond) {
+		if _, err := os.Stat(filepath.Join(dir, filepath.Dir(watch), runtime.LastCheckpoint)); err == nil || time.Now().After(deadline) {
+			break
+		}
+	}
 	if err := cmd.Process.Kill(); err != nil {
 		t.Fatal(err)
 	}

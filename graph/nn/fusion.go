@@ -11,7 +11,8 @@ import (
 
 // Fusion is one kind of fusion head: how the encoders' features become the
 // fused logits z and the unimodal logits z_m that methods and metrics read.
-// Its parameters are named "fusion_module.…" and carry no modality tag.
+// Its parameters are named "fusion_module.…" (or as the reference's model
+// attribute, AMCo's linear_star) and carry no modality tag.
 type Fusion interface {
 	// Params lays out the head's parameters for features of the given
 	// widths (fusion order) and a class count.
@@ -25,6 +26,7 @@ type Fusion interface {
 // kind's options.
 func fusionKinds() map[string]func(Options) (Fusion, error) {
 	return map[string]func(Options) (Fusion, error){
+		FusionAMCo:   newAMCoFusion,
 		FusionConcat: newConcatFusion,
 	}
 }

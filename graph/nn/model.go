@@ -42,6 +42,10 @@ type ModelSpec struct {
 	// options.
 	Fusion        string  `json:"fusion"`
 	FusionOptions Options `json:"fusion_options,omitempty"`
+	// Coupling names blocks that join the encoders between their stages
+	// (CouplingKinds lists them; empty for none), with its options.
+	Coupling        string  `json:"coupling,omitempty"`
+	CouplingOptions Options `json:"coupling_options,omitempty"`
 }
 
 // Param is one trainable tensor.
@@ -71,6 +75,7 @@ type Model struct {
 	Spec     ModelSpec
 	encoders []Encoder
 	fusion   Fusion
+	coupling Coupling
 	outs     []int64
 	params   []Param
 	buffers  []Buffer
@@ -135,6 +140,11 @@ func New(spec ModelSpec) (*Model, error) {
 		return nil, fmt.Errorf("model: fusion %s: %w", spec.Fusion, err)
 	}
 	m.params = append(m.params, head...)
+	if spec.Coupling != "" {
+		if err := m.addCoupling(); err != nil {
+			return nil, fmt.Errorf("model: %w", err)
+		}
+	}
 	for _, p := range m.params {
 		if err := checkName(names, p.Name, p.Init); err != nil {
 			return nil, err
@@ -217,23 +227,62 @@ type Outputs struct {
 // Forward adds the model's forward pass to g. inputs maps modality names to
 // [B, shape...] values.
 func (m *Model) Forward(g *graph.Graph, b Bindings, inputs map[string]*graph.Value, mode Mode) (Outputs, error) {
-	out := Outputs{Features: map[string]*graph.Value{}, Unimodal: map[string]*graph.Value{}}
 	c := NewCtx(g, b, mode)
-	var feats []*graph.Value
+	xs := make([]*graph.Value, len(m.Spec.Modalities))
 	for i, mod := range m.Spec.Modalities {
 		x, ok := inputs[mod.Name]
 		if !ok {
-			return out, fmt.Errorf("model forward: no input for modality %s", mod.Name)
+			return Outputs{}, fmt.Errorf("model forward: no input for modality %s", mod.Name)
 		}
-		h, err := m.encode(c, i, x)
-		if err != nil {
-			return out, err
+		if err := m.checkInput(i, x); err != nil {
+			return Outputs{}, err
 		}
-		out.Features[mod.Name] = h
-		feats = append(feats, h)
+		xs[i] = x
+	}
+	var feats []*graph.Value
+	if m.coupling != nil {
+		var err error
+		if feats, err = m.coupledFeatures(c, xs); err != nil {
+			return Outputs{}, err
+		}
+	} else {
+		for i := range m.Spec.Modalities {
+			h, err := m.encode(c, i, xs[i])
+			if err != nil {
+				return Outputs{}, err
+			}
+			feats = append(feats, h)
+		}
 	}
 	if err := g.Err(); err != nil {
-		return out, err
+		return Outputs{}, err
+	}
+	return m.fuse(c, feats)
+}
+
+// Fuse adds the fusion head alone, on features [B, d_m] by modality (a
+// method that changes the features recomputes the logits with it).
+func (m *Model) Fuse(g *graph.Graph, b Bindings, feats map[string]*graph.Value, mode Mode) (Outputs, error) {
+	list := make([]*graph.Value, len(m.Spec.Modalities))
+	for i, mod := range m.Spec.Modalities {
+		f, ok := feats[mod.Name]
+		if !ok {
+			return Outputs{}, fmt.Errorf("model fusion: no features for modality %s", mod.Name)
+		}
+		if want := (graph.Shape{f.Shape()[0], m.outs[i]}); !f.Shape().Equal(want) {
+			return Outputs{}, fmt.Errorf("model fusion: features of modality %s are %v, want [B, %d]", mod.Name, f.Shape(), m.outs[i])
+		}
+		list[i] = f
+	}
+	return m.fuse(NewCtx(g, b, mode), list)
+}
+
+// fuse maps the features (fusion order) to the outputs.
+func (m *Model) fuse(c *Ctx, feats []*graph.Value) (Outputs, error) {
+	g := c.G
+	out := Outputs{Features: map[string]*graph.Value{}, Unimodal: map[string]*graph.Value{}}
+	for i, mod := range m.Spec.Modalities {
+		out.Features[mod.Name] = feats[i]
 	}
 	pop := g.Scope("fusion_module")
 	defer pop()
@@ -264,13 +313,23 @@ func (m *Model) Encode(g *graph.Graph, b Bindings, modality string, x *graph.Val
 	return nil, fmt.Errorf("model encode: no modality %s (modalities: %s)", modality, strings.Join(m.ModalityNames(), ", "))
 }
 
+// checkInput rejects an input of modality i whose element type the
+// encoder does not take.
+func (m *Model) checkInput(i int, x *graph.Value) error {
+	_, tokens := m.encoders[i].(tokenEncoder)
+	if isInt := x.DType() == graph.Int64; isInt != tokens {
+		mod := m.Spec.Modalities[i]
+		what := map[bool]string{true: "token ids", false: "float features"}
+		return fmt.Errorf("model forward: modality %s holds %s, but encoder %s takes %s", mod.Name, what[isInt], mod.Encoder.Kind, what[tokens])
+	}
+	return nil
+}
+
 // encode adds the encoder of modality i on input x.
 func (m *Model) encode(c *Ctx, i int, x *graph.Value) (*graph.Value, error) {
 	mod := m.Spec.Modalities[i]
-	_, tokens := m.encoders[i].(tokenEncoder)
-	if isInt := x.DType() == graph.Int64; isInt != tokens {
-		what := map[bool]string{true: "token ids", false: "float features"}
-		return nil, fmt.Errorf("model forward: modality %s holds %s, but encoder %s takes %s", mod.Name, what[isInt], mod.Encoder.Kind, what[tokens])
+	if err := m.checkInput(i, x); err != nil {
+		return nil, err
 	}
 	prefix := EncoderPrefix(mod.Name)
 	pop := c.G.Scope(strings.TrimSuffix(prefix, "."))

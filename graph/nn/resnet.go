@@ -2,6 +2,7 @@ package nn
 
 import (
 	"fmt"
+	"strings"
 
 	"bmc/graph"
 )
@@ -117,43 +118,76 @@ func convLayout(prefix string, out, in, k int64) []Param {
 }
 
 // Forward maps x [B, C, H, W] or [B, C, T, H, W] to features [B, 512].
-func (resNet18) Forward(c *Ctx, prefix string, x *graph.Value) (*graph.Value, error) {
+func (r resNet18) Forward(c *Ctx, prefix string, x *graph.Value) (*graph.Value, error) {
+	h, t, err := r.enter(c, x)
+	if err != nil {
+		return nil, err
+	}
+	for i := range resNet18Stages {
+		h = r.stage(c, prefix, i, h)
+	}
+	return r.leave(c, h, t), c.G.Err()
+}
+
+// resNet18Stages is the number of stages a coupling block can follow: stem
+// and layer1, then layer2, layer3 and layer4.
+const resNet18Stages = 4
+
+// stageWidths are the channels after each stage.
+func (resNet18) stageWidths() []int64 { return []int64{64, 128, 256, ResNet18Features} }
+
+// enter folds the frames of x [B, C, T, H, W] into the batch, [B·T, C, H, W]
+// (every frame through the same weights), and returns T; images pass as
+// they are with T = 1.
+func (resNet18) enter(c *Ctx, x *graph.Value) (*graph.Value, int64, error) {
 	s := x.Shape()
 	if s.Rank() < 4 {
-		return nil, fmt.Errorf("resnet18: input %s is %v, want [B, C, H, W] or [B, C, T, H, W]", x.Name(), s)
+		return nil, 0, fmt.Errorf("resnet18: input %s is %v, want [B, C, H, W] or [B, C, T, H, W]", x.Name(), s)
 	}
 	ch, t, err := frames(s[1:])
 	if err != nil {
-		return nil, err
+		return nil, 0, err
 	}
 	g := c.G
 	h := x
 	if s.Rank() == 5 {
-		// (B, C, T, H, W) → (B·T, C, H, W): every frame through the same
-		// weights. One frame needs no transpose.
+		// One frame needs no transpose.
 		if t > 1 {
 			h = g.Transpose(h, 0, 2, 1, 3, 4)
 		}
 		h = g.Reshape(h, -1, ch, s[3], s[4])
 	}
-	h = trunk(c, prefix, h)
-	// Mean over h and w, then over the frames (spec: adaptive_avg_pool3d to 1).
+	return h, t, nil
+}
+
+// leave pools the last stage's output [B·T, 512, h, w] to features [B, 512]:
+// the mean over h and w, then over the frames (spec: adaptive_avg_pool3d
+// to 1).
+func (resNet18) leave(c *Ctx, h *graph.Value, t int64) *graph.Value {
+	g := c.G
 	h = g.ReduceMean(h, false, 2, 3)
 	if t > 1 {
 		h = g.ReduceMean(g.Reshape(h, -1, t, ResNet18Features), false, 1)
 	}
-	return h, g.Err()
+	return h
 }
 
-// trunk is stem → maxpool → layer1–4 on images [N, C, H, W].
-func trunk(c *Ctx, prefix string, x *graph.Value) *graph.Value {
+// stage runs stage i on images [N, C, H, W]: stem → maxpool → layer1 for
+// i = 0, layer i+1 after.
+func (resNet18) stage(c *Ctx, prefix string, i int, h *graph.Value) *graph.Value {
 	g := c.G
-	pop := g.Scope(prefix + "stem")
-	h := conv2d(c, prefix+"conv1.", x, 2, 3)
-	h = g.Relu(BatchNorm2d(c, prefix+"bn1.", h))
-	h = g.MaxPool(h, graph.PoolOpts{Kernel: []int64{3, 3}, Strides: []int64{2, 2}, Pads: []int64{1, 1, 1, 1}})
-	pop()
+	if i == 0 {
+		pop := g.Scope(prefix + "stem")
+		h = conv2d(c, prefix+"conv1.", h, 2, 3)
+		h = g.Relu(BatchNorm2d(c, prefix+"bn1.", h))
+		h = g.MaxPool(h, graph.PoolOpts{Kernel: []int64{3, 3}, Strides: []int64{2, 2}, Pads: []int64{1, 1, 1, 1}})
+		pop()
+	}
+	layer := fmt.Sprintf("layer%d.", i+1)
 	for _, b := range resNet18Blocks() {
+		if !strings.HasPrefix(b.name, layer) {
+			continue
+		}
 		pop := g.Scope(prefix + b.name)
 		p := prefix + b.name + "."
 		y := conv2d(c, p+"conv1.", h, b.stride, 1)
