@@ -52,14 +52,17 @@ type LoaderOptions struct {
 
 // HostBatch is one batch in host memory. Data[m] holds modality m's samples
 // back to back, laid out [N, sample shape...] in F32 or, for integer
-// modalities, I64. Labels and Indices (dataset indices) have N entries.
+// modalities, I64. Labels, Indices (dataset indices) and Positions (places
+// in the order read, which differ from the batch's own rows once SkipBad
+// has dropped a sample) have N entries.
 // Its memory belongs to the Loader: hand it back with Batches.Release.
 type HostBatch struct {
-	Data    []Buffer
-	Labels  []int64
-	Indices []int
-	N       int
-	full    []Buffer // Data at full BatchSize capacity
+	Data      []Buffer
+	Labels    []int64
+	Indices   []int
+	Positions []int
+	N         int
+	full      []Buffer // Data at full BatchSize capacity
 }
 
 // SkippedSample is a sample SkipBad dropped.
@@ -171,7 +174,7 @@ func newBuffer(m Modality, n int) Buffer {
 }
 
 func (l *Loader) newBatch() *HostBatch {
-	b := &HostBatch{Labels: make([]int64, l.opt.BatchSize), Indices: make([]int, l.opt.BatchSize)}
+	b := &HostBatch{Labels: make([]int64, l.opt.BatchSize), Indices: make([]int, l.opt.BatchSize), Positions: make([]int, l.opt.BatchSize)}
 	for _, m := range l.mods {
 		b.full = append(b.full, newBuffer(m, l.opt.BatchSize))
 	}
@@ -343,7 +346,7 @@ func (b *Batches) assemble(free chan<- struct{}) {
 				return
 			}
 			cur.N = 0
-			cur.Labels, cur.Indices = cur.Labels[:l.opt.BatchSize], cur.Indices[:l.opt.BatchSize]
+			cur.Labels, cur.Indices, cur.Positions = cur.Labels[:l.opt.BatchSize], cur.Indices[:l.opt.BatchSize], cur.Positions[:l.opt.BatchSize]
 		}
 		for m, buf := range s.bufs {
 			if buf.I64 != nil {
@@ -352,7 +355,7 @@ func (b *Batches) assemble(free chan<- struct{}) {
 				copy(cur.full[m].F32[cur.N*len(buf.F32):], buf.F32)
 			}
 		}
-		cur.Labels[cur.N], cur.Indices[cur.N] = s.label, i
+		cur.Labels[cur.N], cur.Indices[cur.N], cur.Positions[cur.N] = s.label, i, p
 		cur.N++
 		free <- struct{}{}
 		if cur.N == l.opt.BatchSize {
@@ -393,7 +396,7 @@ func (b *Batches) emptyEpochError() error {
 	return errors.New(msg)
 }
 
-// trim points Data, Labels and Indices at the first N samples.
+// trim points Data, Labels, Indices and Positions at the first N samples.
 func (h *HostBatch) trim(mods []Modality) *HostBatch {
 	for m, mod := range mods {
 		n := h.N * mod.Size()
@@ -403,7 +406,7 @@ func (h *HostBatch) trim(mods []Modality) *HostBatch {
 			h.Data[m] = Buffer{F32: h.full[m].F32[:n]}
 		}
 	}
-	h.Labels, h.Indices = h.Labels[:h.N], h.Indices[:h.N]
+	h.Labels, h.Indices, h.Positions = h.Labels[:h.N], h.Indices[:h.N], h.Positions[:h.N]
 	return h
 }
 

@@ -89,6 +89,10 @@ type Run interface {
 	Step() int
 	// GlobalStep counts steps from the start of training (0-based).
 	GlobalStep() int64
+	// BatchPositions are the places, in the current phase's Samples, of the
+	// current step's rows: p·B … p·B+B−1 unless --skip-bad dropped a sample
+	// before or inside the batch. Valid from BeforeStep to AfterStep.
+	BatchPositions() []int
 	// StepsPerEpoch is the number of steps of the current epoch (of the
 	// default epoch before its plan is known).
 	StepsPerEpoch() int

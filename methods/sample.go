@@ -152,14 +152,17 @@ func (s *sampleSchedule) BeforeStep(r Run) error {
 	if err != nil {
 		return err
 	}
-	first := r.Step() * s.batch
-	if s.list != nil && first+s.batch > len(s.list) {
-		return fmt.Errorf("step %d reads entries %d..%d of an enlarged list of %d", r.Step(), first, first+s.batch-1, len(s.list))
+	pos := r.BatchPositions()
+	if len(pos) != s.batch {
+		return fmt.Errorf("step %d has %d rows, the batch is %d", r.Step(), len(pos), s.batch)
 	}
-	for row := range s.batch {
+	for row, p := range pos {
 		keep := uint(1)<<s.modalities - 1
 		if s.list != nil {
-			keep = s.list[first+row].Keep
+			if p >= len(s.list) {
+				return fmt.Errorf("step %d reads entry %d of an enlarged list of %d", r.Step(), p, len(s.list))
+			}
+			keep = s.list[p].Keep
 		}
 		for m := range s.modalities {
 			buf[row*s.modalities+m] = float32(keep >> m & 1)

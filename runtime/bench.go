@@ -121,6 +121,7 @@ func (t *trainer) fillFirstBatch(order []int) error {
 		return fmt.Errorf("bench: dataset %s: %w", t.spec.Name, err)
 	}
 	defer batches.Release(hb)
+	t.run.positions = append(t.run.positions[:0], hb.Positions...)
 	return t.fill(hb)
 }
 

@@ -412,3 +412,44 @@ func sameCheckpoints(t *testing.T, a, b string) {
 		}
 	}
 }
+
+// positionSchedule records the batch positions of every step.
+type positionSchedule struct {
+	*hookSchedule
+	positions [][]int
+}
+
+func (s *positionSchedule) BeforeStep(r methods.Run) error {
+	s.positions = append(s.positions, slices.Clone(r.BatchPositions()))
+	return s.hookSchedule.BeforeStep(r)
+}
+
+// A schedule learns where each row of a step sits in its phase's samples,
+// also when --skip-bad dropped one of them.
+func TestBatchPositionsFollowSkippedSamples(t *testing.T) {
+	p, d := hookPlan(t, 1)
+	samples := make([]int, 2*hookBatch+1)
+	for i := range samples {
+		samples[i] = 2 * i
+	}
+	sched := &positionSchedule{hookSchedule: newHookSchedule()}
+	sched.plan = func(methods.Run) (methods.EpochPlan, error) { return methods.EpochPlan{{Samples: samples}}, nil }
+	bad := unreadable{d, map[string]func(int) bool{datasets.Train: func(i int) bool { return i == 6 }}}
+	if _, err := runtime.Train(p, bad, sched, runtime.TrainOptions{OutDir: filepath.Join(t.TempDir(), "run"), SkipBad: true}); err != nil {
+		t.Fatal(err)
+	}
+	var want [][]int
+	var row []int
+	for pos := range samples {
+		if samples[pos] == 6 {
+			continue
+		}
+		if row = append(row, pos); len(row) == hookBatch {
+			want = append(want, row)
+			row = nil
+		}
+	}
+	if len(sched.positions) != 2 || !slices.Equal(sched.positions[0], want[0]) || !slices.Equal(sched.positions[1], want[1]) {
+		t.Errorf("batch positions %v, want %v", sched.positions, want)
+	}
+}

@@ -29,12 +29,15 @@ type trainRun struct {
 	// inStep is set between BeforeStep and AfterStep, where a pass would
 	// overwrite the step's batch.
 	inStep bool
+	// positions are the current batch's rows' places in the phase's order.
+	positions []int
 }
 
 func (r *trainRun) Epoch() int                           { return r.epoch }
 func (r *trainRun) Phase() int                           { return r.phase }
 func (r *trainRun) Step() int                            { return r.step }
 func (r *trainRun) GlobalStep() int64                    { return r.global }
+func (r *trainRun) BatchPositions() []int                { return r.positions }
 func (r *trainRun) StepsPerEpoch() int                   { return r.stepsPerEpoch }
 func (r *trainRun) Input(name string) ([]float32, error) { return r.pr.Input(name) }
 func (r *trainRun) Manifest() *compile.Manifest          { return &r.pr.Plan.Manifest }

@@ -437,6 +437,7 @@ func (t *trainer) trainPhase(epoch int, lr float64, ph methods.Phase, tm *trainM
 			return skipped(), fmt.Errorf("%s: dataset %s: %w", at, t.spec.Name, err)
 		}
 		err = t.fill(hb)
+		run.positions = append(run.positions[:0], hb.Positions...)
 		batches.Release(hb)
 		if err != nil {
 			return skipped(), fmt.Errorf("%s: %w", at, err)
