@@ -20,9 +20,11 @@ func elementwiseGrad() map[string]gradFunc {
 		"Identity": unaryGrad(func(b *gradBuilder, x, y, dy *graph.Value) *graph.Value { return dy }),
 		// d|x| = sign(x), 0 at 0 as in PyTorch.
 		"Abs": unaryGrad(func(b *gradBuilder, x, y, dy *graph.Value) *graph.Value { return b.g.Mul(dy, b.g.Sign(x)) }),
-		// 0 at x = 0, as in PyTorch.
+		// 0 at x = 0, as in PyTorch. The mask reads the output (y > 0 where
+		// x > 0), so the input need not stay alive for the backward: after a
+		// batch norm that frees its output, as PyTorch's in-place ReLU does.
 		"Relu": unaryGrad(func(b *gradBuilder, x, y, dy *graph.Value) *graph.Value {
-			return b.g.Where(b.g.Greater(x, b.g.ConstFloat(0)), dy, b.g.ConstFloat(0))
+			return b.g.Where(b.g.Greater(y, b.g.ConstFloat(0)), dy, b.g.ConstFloat(0))
 		}),
 		"Exp": unaryGrad(func(b *gradBuilder, x, y, dy *graph.Value) *graph.Value { return b.g.Mul(dy, y) }),
 		"Log": unaryGrad(func(b *gradBuilder, x, y, dy *graph.Value) *graph.Value { return b.g.Div(dy, x) }),
