@@ -1,6 +1,8 @@
 package methods
 
 import (
+	"fmt"
+
 	"bmc/compile"
 	"bmc/graph"
 	"bmc/graph/nn"
@@ -59,3 +61,20 @@ func (w modulationWindow) set(r Run) error {
 	}
 	return nil
 }
+
+// requireModalities rejects a model with fewer than lo or more than hi
+// modalities.
+func requireModalities(method string, spec nn.ModelSpec, lo, hi int) error {
+	if n := len(spec.Modalities); n < lo || n > hi {
+		return fmt.Errorf("method %s supports %d or %d modalities, the model has %d", method, lo, hi, n)
+	}
+	return nil
+}
+
+// windowSchedule switches a modulation window each epoch and does nothing
+// else.
+type windowSchedule struct{ win modulationWindow }
+
+func (w windowSchedule) BeginEpoch(r Run) error { return w.win.set(r) }
+func (windowSchedule) BeforeStep(Run) error     { return nil }
+func (windowSchedule) AfterStep(Run) error      { return nil }

@@ -57,7 +57,14 @@ func TestAllFollowsTable1(t *testing.T) {
 }
 
 func TestAvailability(t *testing.T) {
-	available := map[string]bool{"baseline": true, "unimodal": true, "ogm": true, "agm": true}
+	available := map[string]bool{"baseline": true, "unimodal": true, "ogm": true, "agm": true,
+		"mmcosine": true, "mbsd": true, "cml": true, "mmpareto": true}
+	var listed []string
+	for _, info := range methods.All() {
+		if available[info.Name] {
+			listed = append(listed, info.Name)
+		}
+	}
 	for _, info := range methods.All() {
 		if got := methods.IsAvailable(info.Name); got != available[info.Name] {
 			t.Errorf("IsAvailable(%s) = %v, want %v", info.Name, got, available[info.Name])
@@ -79,7 +86,7 @@ func TestAvailability(t *testing.T) {
 		}
 		msg := err.Error()
 		if !strings.Contains(msg, info.Name) || !strings.Contains(msg, "not available") ||
-			!strings.Contains(msg, "baseline, unimodal, ogm, agm") {
+			!strings.Contains(msg, strings.Join(listed, ", ")) {
 			t.Errorf("Lookup(%s) error %q: want the method named and the available ones listed", info.Name, msg)
 		}
 	}
@@ -227,7 +234,7 @@ func TestUnimodalModel(t *testing.T) {
 }
 
 func TestMultimodalMethodsRejectModalityCounts(t *testing.T) {
-	for _, name := range []string{"ogm", "agm"} {
+	for _, name := range []string{"ogm", "agm", "mmcosine", "mbsd", "cml", "mmpareto"} {
 		m, err := methods.Lookup(name)
 		if err != nil {
 			t.Fatal(err)
