@@ -6,6 +6,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -50,9 +51,14 @@ func checkMethodRun(t *testing.T, dynamic bool, args ...string) methodRun {
 	if r.Result.TrainingFLOPs <= 0 || (!dynamic && r.Result.TrainingFLOPs != r.Result.PlannedFLOPs) {
 		t.Errorf("training FLOPs %d, the plan predicted %d", r.Result.TrainingFLOPs, r.Result.PlannedFLOPs)
 	}
+	// A run on a dataset on disk is evaluated from the same folder.
+	var root []string
+	if i := slices.Index(args, "--data-root"); i >= 0 && i+1 < len(args) {
+		root = args[i : i+2]
+	}
 	evalJSON := func(src string, extra ...string) evalReport {
 		t.Helper()
-		out, err := bmc(t, append([]string{"eval", src, "--json", "--threads", r.Threads}, extra...)...)
+		out, err := bmc(t, slices.Concat([]string{"eval", src, "--json", "--threads", r.Threads}, root, extra)...)
 		if err != nil {
 			t.Fatalf("bmc eval %s: %v", src, err)
 		}
