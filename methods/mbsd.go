@@ -23,7 +23,7 @@ import (
 // them): the reference hands the probability ps to PyTorch's kl_div, whose
 // input is a log-probability, so its term is pw·(log pw − ps); and it
 // measures RS on logits for 2 modalities but on probabilities for 3, where
-// bmc uses logits for every pair, as the 2-modality original does.
+// bmc uses logits for every pair, as the reference does for 2.
 type mbsd struct{}
 
 // mbsdEntry is the registry row of the method.

@@ -228,6 +228,22 @@ func TestMMParetoFLOPsMatchHandCount(t *testing.T) {
 			if got := counts.Phase[graph.PhaseMethod]; got != wantMethod {
 				t.Errorf("%s compat=%v: method-phase FLOPs %d, the hand count %d", ds, compat, got, wantMethod)
 			}
+			// The whole run: 2 epochs of 64/8 steps and a validation pass
+			// of 16/8 evaluation batches each; MMPareto declares no extras.
+			rep, err := flops.PlanReport(p)
+			if err != nil {
+				t.Fatal(err)
+			}
+			eval, err := flops.Count(p.Graphs[compile.EvalGraph])
+			if err != nil {
+				t.Fatal(err)
+			}
+			if want := 2 * (8*counts.Total + 2*eval.Total); rep.Training.Total != want || len(rep.Extras) != 0 {
+				t.Errorf("%s compat=%v: whole-run FLOPs %d with extras %v, want 2·(8 steps·%d + 2·%d) = %d", ds, compat, rep.Training.Total, rep.Extras, counts.Total, eval.Total, want)
+			}
+			if rep.PerStep.Phase[graph.PhaseMethod] != wantMethod {
+				t.Errorf("%s compat=%v: the report's per-step method FLOPs %d, want %d", ds, compat, rep.PerStep.Phase[graph.PhaseMethod], wantMethod)
+			}
 			// The baseline's one backward is the full pass of the count.
 			if _, bw := phaseProducts(t, base.Graphs[methods.TrainGraph], graph.PhaseBackward); bw != full {
 				t.Errorf("%s: the baseline's backward has %d MACs, the hand count of a full backward %d", ds, bw, full)
