@@ -77,15 +77,14 @@ func confidence(g *graph.Graph, logits *graph.Value) *graph.Value {
 }
 
 func (cml) Build(b *compile.Builder, hp Hyper) error {
-	s := b.NewStep(TrainGraph, "train", b.Config().BatchSize)
-	out, err := s.Forward(nn.Train, nil)
-	if err != nil {
-		return err
-	}
+	return buildLossStep(b, "cml", func(s *compile.Step, out nn.Outputs, ce *graph.Value) *graph.Value {
+		return cmlLoss(s, out, ce, float32(hp.Float("lam")), hp.Bool("compat"))
+	})
+}
+
+// cmlLoss is CE(z) outside the window and the CML loss inside.
+func cmlLoss(s *compile.Step, out nn.Outputs, ce *graph.Value, lam float32, compat bool) *graph.Value {
 	g := s.G
-	ce := compile.CrossEntropy(g, out.Logits, s.Labels)
-	old := g.SetPhase(graph.PhaseMethod)
-	pop := g.Scope("cml")
 	names := s.Model().ModalityNames()
 	n := len(names)
 	def := make([]float32, (n-1)*n)
@@ -105,7 +104,7 @@ func (cml) Build(b *compile.Builder, hp Hyper) error {
 		next := g.Add(g.Sub(prev, g.Sum(removed...)), share)
 		losses = append(losses, compile.CrossEntropy(g, next, s.Labels))
 		rise := g.Sub(confidence(g, next), confidence(g, prev))
-		if hp.Bool("compat") {
+		if compat {
 			hinges = append(hinges, g.Relu(g.ReduceSum(rise, false)))
 		} else {
 			hinges = append(hinges, g.ReduceSum(g.Relu(rise), false))
@@ -114,19 +113,9 @@ func (cml) Build(b *compile.Builder, hp Hyper) error {
 	}
 	conf := g.Sum(hinges...)
 	s.Metric("cml.conf_loss", g.Reshape(conf, 1))
-	full := g.Add(g.Div(g.Sum(losses...), g.ConstFloat(float32(n))), g.Mul(g.ConstFloat(float32(hp.Float("lam"))), conf))
+	full := g.Add(g.Div(g.Sum(losses...), g.ConstFloat(float32(n))), g.Mul(g.ConstFloat(lam), conf))
 	active := s.Input(cmlActive, graph.Shape{1}, []float32{1}, "1 inside the modulation window, else 0")
-	// CE(z) outside the window, the CML loss inside.
-	loss := g.Add(ce, g.Mul(active, g.Sub(full, ce)))
-	pop()
-	g.SetPhase(old)
-	grads, err := s.Gradients(loss)
-	if err != nil {
-		return err
-	}
-	s.Optimize(grads)
-	reportForward(s, out, loss)
-	return b.Add(s, 1)
+	return g.Add(ce, g.Mul(active, g.Sub(full, ce)))
 }
 
 func (cml) Schedule(m *compile.Manifest, hp Hyper) (Schedule, error) {

@@ -78,3 +78,29 @@ type windowSchedule struct{ win modulationWindow }
 func (w windowSchedule) BeginEpoch(r Run) error { return w.win.set(r) }
 func (windowSchedule) BeforeStep(Run) error     { return nil }
 func (windowSchedule) AfterStep(Run) error      { return nil }
+
+// buildLossStep adds the step of a method that changes only the loss: loss
+// builds it from the train-mode forward and CE(z, y) (its nodes in the
+// method phase, under scope); the step differentiates it with respect to
+// every parameter and optimizes.
+func buildLossStep(b *compile.Builder, scope string, loss func(s *compile.Step, out nn.Outputs, ce *graph.Value) *graph.Value) error {
+	s := b.NewStep(TrainGraph, "train", b.Config().BatchSize)
+	out, err := s.Forward(nn.Train, nil)
+	if err != nil {
+		return err
+	}
+	g := s.G
+	ce := compile.CrossEntropy(g, out.Logits, s.Labels)
+	old := g.SetPhase(graph.PhaseMethod)
+	pop := g.Scope(scope)
+	l := loss(s, out, ce)
+	pop()
+	g.SetPhase(old)
+	grads, err := s.Gradients(l)
+	if err != nil {
+		return err
+	}
+	s.Optimize(grads)
+	reportForward(s, out, l)
+	return b.Add(s, 1)
+}

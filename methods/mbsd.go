@@ -55,17 +55,15 @@ type mbsdModality struct {
 }
 
 func (mbsd) Build(b *compile.Builder, hp Hyper) error {
-	s := b.NewStep(TrainGraph, "train", b.Config().BatchSize)
-	out, err := s.Forward(nn.Train, nil)
-	if err != nil {
-		return err
-	}
+	return buildLossStep(b, "mbsd", func(s *compile.Step, out nn.Outputs, ce *graph.Value) *graph.Value {
+		return mbsdLoss(s, out, ce, hp.Bool("compat"))
+	})
+}
+
+// mbsdLoss is CE(z) + active·(Σ_m CE(z_m) + L_RS + L_KL).
+func mbsdLoss(s *compile.Step, out nn.Outputs, ce *graph.Value, compat bool) *graph.Value {
 	g := s.G
-	ce := compile.CrossEntropy(g, out.Logits, s.Labels)
-	old := g.SetPhase(graph.PhaseMethod)
-	pop := g.Scope("mbsd")
 	names := s.Model().ModalityNames()
-	compat := hp.Bool("compat")
 	onehot := g.OneHot(s.Labels, s.Model().Spec.Classes)
 	atLabel := func(x *graph.Value) *graph.Value { return g.ReduceSum(g.Mul(x, onehot), false, 1) }
 	mods := make([]mbsdModality, len(names))
@@ -108,16 +106,7 @@ func (mbsd) Build(b *compile.Builder, hp Hyper) error {
 	s.Metric("mbsd.kl", g.Reshape(kl, 1))
 	s.Metric("mbsd.rs", g.Reshape(rs, 1))
 	active := s.Input(mbsdActive, graph.Shape{1}, []float32{1}, "1 inside the modulation window, else 0")
-	loss := g.Add(ce, g.Mul(active, g.Sum(append(terms, kl, rs)...)))
-	pop()
-	g.SetPhase(old)
-	grads, err := s.Gradients(loss)
-	if err != nil {
-		return err
-	}
-	s.Optimize(grads)
-	reportForward(s, out, loss)
-	return b.Add(s, 1)
+	return g.Add(ce, g.Mul(active, g.Sum(append(terms, kl, rs)...)))
 }
 
 func (mbsd) Schedule(_ *compile.Manifest, hp Hyper) (Schedule, error) {
