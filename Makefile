@@ -39,15 +39,13 @@ demo: ort build
 	@echo
 	bin/bmc report $(RUNS)/baseline $(RUNS)/ogm-ge $(RUNS)/agm
 
-bench: ort
+# Microbenchmarks, then the two-ResNet18 step against PyTorch at both sizes
+# and thread counts (tools/bench/install-torch.sh installs PyTorch; without it
+# only bmc's side is printed).
+bench: ort build
 	go test -run '^$$' -bench . -skip ResNet18AVStep -benchmem ./...
 	go test -run '^$$' -bench ResNet18AVStep -benchtime 10x ./runtime
-	@if /usr/bin/python3 -c 'import torch, torchvision' 2>/dev/null; then \
-		/usr/bin/python3 tools/bench/resnet_step.py --threads 2 --iters 10 && \
-		/usr/bin/python3 tools/bench/resnet_step.py --threads 1 --iters 10; \
-	else \
-		echo "bench: skipped the PyTorch side of BenchmarkResNet18AVStep: /usr/bin/python3 cannot import torch and torchvision (tools/bench/install-torch.sh installs them)"; \
-	fi
+	/usr/bin/python3 tools/bench/compare.py --bmc bin/bmc --sizes bench,ks --threads 1,2 --iters $(or $(BENCH_ITERS),10)
 
 clean:
 	rm -rf bin runs plans

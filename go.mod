@@ -2,11 +2,10 @@ module bmc
 
 go 1.26.0
 
-require golang.org/x/text v0.44.0
-
 require (
-	github.com/spf13/pflag v1.1.0 // indirect
-	github.com/yalue/onnxruntime_go v1.27.0 // indirect
-	go.yaml.in/yaml/v3 v3.0.6 // indirect
-	google.golang.org/protobuf v1.36.12 // indirect
+	github.com/spf13/pflag v1.1.0
+	github.com/yalue/onnxruntime_go v1.27.0
+	go.yaml.in/yaml/v3 v3.0.6
+	golang.org/x/text v0.44.0
+	google.golang.org/protobuf v1.36.12
 )

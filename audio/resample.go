@@ -56,6 +56,10 @@ func Resample(x []float32, from, to int, f ResampleFilter) ([]float32, error) {
 	// width after its last, as torchaudio's kernels do.
 	width := int(math.Ceil(zc * float64(p) / cutoff))
 	taps := 2*width + p
+	if work := float64(q) * float64(taps); work > maxFilterWork {
+		return nil, fmt.Errorf("resample: %d Hz → %d Hz reduces to %d:%d, a filter of %d phases × %d taps (%.3g coefficients to scan, more than %.0g): convert the audio to a common rate first",
+			from, to, p, q, q, taps, work, float64(maxFilterWork))
+	}
 	// phases[j] weighs x[c·p − width + k] for output c·q + j; only the
 	// taps inside the zero crossings are kept (most of torchaudio's
 	// kernel, which spans every phase's support, is zero).
@@ -116,6 +120,12 @@ func besselI0(x float64) float64 {
 	}
 	return sum
 }
+
+// maxFilterWork bounds the phases × taps a resampling filter scans to
+// build: common rate pairs need well under a million (44100 → 16000 Hz,
+// 130 thousand), while rates without a common divisor (1000003 → 16000)
+// would need tens of billions, minutes of work for a corrupt header.
+const maxFilterWork = 4e8
 
 func gcd(a, b int) int {
 	for b != 0 {

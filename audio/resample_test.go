@@ -2,6 +2,7 @@ package audio
 
 import (
 	"math"
+	"strings"
 	"testing"
 )
 
@@ -93,5 +94,18 @@ func TestResampleRejectsBadRates(t *testing.T) {
 	x := []float32{1, 2}
 	if y, err := Resample(x, 16000, 16000, KaiserBest()); err != nil || &y[0] != &x[0] {
 		t.Errorf("same rate: %v, %v (want the input back)", y, err)
+	}
+}
+
+// Rates without a useful common divisor would need a filter of billions of
+// coefficients: refused at once, with the sizes, instead of computed for
+// minutes.
+func TestResampleRefusesAHugeFilter(t *testing.T) {
+	_, err := Resample(make([]float32, 100), 767999, 16000, KaiserBest())
+	if err == nil || !strings.Contains(err.Error(), "767999 Hz → 16000 Hz") || !strings.Contains(err.Error(), "16000 phases") {
+		t.Errorf("767999 → 16000 Hz: %v", err)
+	}
+	if _, err := Resample(make([]float32, 100), 44100, 16000, KaiserBest()); err != nil {
+		t.Errorf("44100 → 16000 Hz: %v", err)
 	}
 }

@@ -39,6 +39,11 @@ func (c *Clip) Mono() []float32 {
 	return out
 }
 
+// MaxRate is the highest sample rate ReadWAV accepts: 768 kHz, the highest
+// rate audio interfaces record at. A larger rate in a header is corruption,
+// and feeding it to the resampler would take hours.
+const MaxRate = 768000
+
 // WAV format codes (the fmt chunk's wFormatTag).
 const (
 	formatPCM        = 1
@@ -119,7 +124,7 @@ func DecodeWAV(data []byte) (*Clip, error) {
 	if samples == nil {
 		return nil, fmt.Errorf("no data chunk")
 	}
-	return decodeSamples(samples, format), nil
+	return decodeSamples(samples, format)
 }
 
 func parseFmt(chunk []byte) (*wavFormat, error) {
@@ -152,8 +157,8 @@ func parseFmt(chunk []byte) (*wavFormat, error) {
 	if f.channels == 0 {
 		return nil, fmt.Errorf("fmt chunk declares 0 channels")
 	}
-	if f.rate == 0 {
-		return nil, fmt.Errorf("fmt chunk declares a sample rate of 0")
+	if f.rate == 0 || f.rate > MaxRate {
+		return nil, fmt.Errorf("fmt chunk declares a sample rate of %d Hz: want 1 to %d Hz", f.rate, MaxRate)
 	}
 	if want := f.channels * f.bits / 8; f.blockAlign != want {
 		return nil, fmt.Errorf("fmt chunk block size %d does not match %d channels × %d bits (want %d)", f.blockAlign, f.channels, f.bits, want)
@@ -161,7 +166,10 @@ func parseFmt(chunk []byte) (*wavFormat, error) {
 	return f, nil
 }
 
-func decodeSamples(b []byte, f *wavFormat) *Clip {
+// decodeSamples decodes the data chunk; a float sample that is NaN or
+// infinite is an error (integer PCM cannot hold one), so no feature file
+// is ever computed from it.
+func decodeSamples(b []byte, f *wavFormat) (*Clip, error) {
 	n := len(b) / f.blockAlign
 	width := f.bits / 8
 	c := &Clip{Rate: f.rate, Channels: make([][]float32, f.channels)}
@@ -187,8 +195,11 @@ func decodeSamples(b []byte, f *wavFormat) *Clip {
 			default:
 				v = float32(float64(int32(le.Uint32(s))) / (1 << 31))
 			}
+			if math.IsNaN(float64(v)) || math.IsInf(float64(v), 0) {
+				return nil, fmt.Errorf("float sample %d of channel %d is %v: the file holds no valid audio there", i, ch, v)
+			}
 			c.Channels[ch][i] = v
 		}
 	}
-	return c
+	return c, nil
 }

@@ -110,6 +110,11 @@ func TestDecodeWAVErrors(t *testing.T) {
 		{"block size", wavBytes(badBlock, make([]byte, 6)), "block size 3 does not match 2 channels × 16 bits"},
 		{"data size", wavBytes(fmtBody(1, 2, 16000, 16), make([]byte, 6)), "bad data chunk size 6: not a multiple of the block size 4"},
 		{"no channels", wavBytes(fmtBody(1, 0, 16000, 16), nil), "0 channels"},
+		{"zero rate", wavBytes(fmtBody(1, 1, 0, 16), make([]byte, 2)), "sample rate of 0 Hz: want 1 to 768000 Hz"},
+		{"huge rate", wavBytes(fmtBody(1, 1, 1000003, 16), make([]byte, 2)), "sample rate of 1000003 Hz: want 1 to 768000 Hz"},
+		{"corrupt rate", wavBytes(fmtBody(1, 1, 0xFFFFFFFF, 16), make([]byte, 2)), "sample rate of 4294967295 Hz"},
+		{"NaN sample", wavBytes(fmtBody(3, 1, 16000, 32), []byte{0, 0, 0, 0, 0, 0, 0xC0, 0x7F}), "float sample 1 of channel 0 is NaN"},
+		{"Inf sample", wavBytes(fmtBody(3, 2, 16000, 64), append(make([]byte, 8), 0, 0, 0, 0, 0, 0, 0xF0, 0x7F)), "float sample 0 of channel 1 is +Inf"},
 		{"no fmt", []byte("RIFF\x0c\x00\x00\x00WAVEdata\x00\x00\x00\x00"), "comes before the fmt chunk"},
 		{"no data", good[:36], "no data chunk"},
 	}

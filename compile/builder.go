@@ -106,6 +106,8 @@ type Step struct {
 	info   GraphInfo
 	state  map[string]*graph.Value
 	inputs map[string]*graph.Value
+	// keep is the modality keep mask input, once declared.
+	keep *graph.Value
 	// buffersUpdated is set once a forward pass has updated the buffers.
 	buffersUpdated bool
 	done           bool
@@ -184,8 +186,15 @@ func (s *Step) Forward(mode nn.Mode, keep []string) (nn.Outputs, error) {
 			in[name] = s.G.Expand(s.G.ConstZero(v.DType()), v.Shape())
 		}
 	}
+	return s.forward(mode, in, keep == nil)
+}
+
+// forward runs the model on in; full says the forward sees the whole batch
+// (no modality zero-filled for every row), so that the first such
+// training-mode forward updates the buffers.
+func (s *Step) forward(mode nn.Mode, in map[string]*graph.Value, full bool) (nn.Outputs, error) {
 	bind := nn.Bindings{Params: s.Params, Buffers: s.Buffers, Random: s.random, Input: s.Input}
-	if mode == nn.Train && keep == nil && !s.buffersUpdated && len(s.Buffers) > 0 {
+	if mode == nn.Train && full && !s.buffersUpdated && len(s.Buffers) > 0 {
 		s.buffersUpdated = true
 		bind.UpdateBuffer = s.Update
 	}
@@ -231,6 +240,10 @@ func (s *Step) Update(key string, v *graph.Value) {
 	st, ok := s.b.state[key]
 	if !ok {
 		s.G.Fail(fmt.Errorf("update of unknown state %s", key))
+		return
+	}
+	if st.Kind == StateFrozen {
+		s.G.Fail(fmt.Errorf("update of frozen state %s", key))
 		return
 	}
 	if !v.Shape().Equal(st.Shape) {
@@ -378,19 +391,7 @@ func (b *Builder) Finish() (*Plan, error) {
 	eb := b.cfg.EvalBatchSize
 	s := b.NewStep(EvalGraph, RoleEval, eb)
 	names := b.model.ModalityNames()
-	keep := s.G.Input("keep", graph.Float32, graph.Shape{int64(len(names))})
-	s.info.Inputs = append(s.info.Inputs, ioOf(keep, IOKeep, "keep"))
-	in := map[string]*graph.Value{}
-	for i, name := range names {
-		k := s.G.Slice(keep, []int64{int64(i)}, []int64{int64(i + 1)}, nil, nil)
-		x := s.Data[name]
-		if x.DType() != graph.Float32 {
-			// Token ids: a dropped modality becomes id 0 ([PAD]) everywhere.
-			k = s.G.Cast(k, x.DType())
-		}
-		in[name] = s.G.Mul(x, k)
-	}
-	out, err := b.model.Forward(s.G, nn.Bindings{Params: s.Params, Buffers: s.Buffers}, in, nn.Eval)
+	out, err := b.model.Forward(s.G, nn.Bindings{Params: s.Params, Buffers: s.Buffers}, s.keptInputs(), nn.Eval)
 	if err != nil {
 		return nil, err
 	}
@@ -401,10 +402,7 @@ func (b *Builder) Finish() (*Plan, error) {
 	if err := b.Add(s, 0); err != nil {
 		return nil, err
 	}
-	valSplit := datasets.Val
-	if b.cfg.Protocol == "balancemm" {
-		valSplit = datasets.Test
-	}
+	valSplit := b.cfg.ValidationSplit()
 	batches := func(split string) int64 { return Batches(b.data.Sizes[split], eb, false) }
 	b.plan.Manifest.Runs = append(b.plan.Manifest.Runs,
 		Run{Graph: EvalGraph, Per: PerEpoch, Count: batches(valSplit), Note: "validation pass over the " + valSplit + " split"},

@@ -88,8 +88,8 @@ const (
 type StateInfo struct {
 	Key   string      `json:"key"`
 	Shape graph.Shape `json:"shape"`
-	// Kind is "param", "buffer" (running statistics), "slot" (optimizer) or
-	// "method" (method state).
+	// Kind is "param", "buffer" (running statistics), "slot" (optimizer),
+	// "method" (method state) or "frozen" (a teacher's weights, never updated).
 	Kind string `json:"kind"`
 	// Modality tags parameters of a modality's encoder.
 	Modality string `json:"modality,omitempty"`
@@ -156,6 +156,8 @@ type Manifest struct {
 	Runs       []Run    `json:"runs"`
 	// Pretrained records the weight files loaded into the initial values.
 	Pretrained []pretrained.Report `json:"pretrained,omitempty"`
+	// Teachers are the finished runs whose models the frozen state holds.
+	Teachers []Teacher `json:"teachers,omitempty"`
 	// Flops is the static FLOPs report of the plan (package flops), recorded
 	// when the plan is compiled; `bmc flops` recounts from the graphs.
 	Flops json.RawMessage `json:"flops,omitempty"`
@@ -322,9 +324,13 @@ func (m *Manifest) Validate() error {
 			return fmt.Errorf("runs: %+v: want a listed graph, count ≥ 0 and per step, epoch, run or final", r)
 		}
 	}
-	state, inputs := map[string]bool{}, map[string]bool{}
+	state, inputs, frozen := map[string]bool{}, map[string]bool{}, map[string]bool{}
 	for _, s := range m.State {
 		state[s.Key] = true
+		frozen[s.Key] = s.Kind == StateFrozen
+		if s.Kind == StateFrozen && s.Init != "params" {
+			return fmt.Errorf("state %s: frozen state has init %q, want params", s.Key, s.Init)
+		}
 		if s.Init != "params" && s.Init != "zeros" {
 			return fmt.Errorf("state %s: init is %q, want params or zeros", s.Key, s.Init)
 		}
@@ -343,6 +349,11 @@ func (m *Manifest) Validate() error {
 		for _, io := range append(append([]IO{}, g.Inputs...), g.Outputs...) {
 			if (io.Kind == IOState && !state[io.Key]) || (io.Kind == IOInput && !inputs[io.Key]) || (io.Kind == IORandom && !random[io.Key]) {
 				return fmt.Errorf("graphs: %s: %s %s reads %q, which is not declared", g.Name, io.Kind, io.Name, io.Key)
+			}
+		}
+		for _, io := range g.Outputs {
+			if io.Kind == IOState && frozen[io.Key] {
+				return fmt.Errorf("graphs: %s: output %s updates %q, which is frozen state", g.Name, io.Name, io.Key)
 			}
 		}
 	}

@@ -20,29 +20,38 @@ type audioFeatures struct {
 	shape []int64 // (H, W)
 }
 
-// settle fixes the shape: the parameter's value, or the shape of the
-// array at firstPath when the parameter is "auto" (nil). With no clip to
-// look at, "auto" is an error.
-func (a *audioFeatures) settle(dataset string, param []int64, firstPath string) error {
+// settle fixes the shape: the parameter's value, or, when the parameter is
+// "auto" (nil), the shape of the first training clip's array (candidates
+// lists the training clips' files in order). With skipBad, clips that do
+// not read as 2-D arrays are passed over, each returned as a problem, and
+// the first readable one gives the shape; without, the first clip decides.
+func (a *audioFeatures) settle(dataset string, param []int64, candidates []string, skipBad bool) ([]Problem, error) {
 	if param != nil {
 		if len(param) != 2 {
-			return fmt.Errorf("dataset %s: parameter audio_shape=%v: want two sizes, like 1024x128", dataset, param)
+			return nil, fmt.Errorf("dataset %s: parameter audio_shape=%v: want two sizes, like 1024x128", dataset, param)
 		}
 		a.shape = param
-		return nil
+		return nil, nil
 	}
-	if firstPath == "" {
-		return fmt.Errorf("dataset %s: audio_shape=auto needs a training clip to read the shape from, and train has none", dataset)
+	if len(candidates) == 0 {
+		return nil, fmt.Errorf("dataset %s: audio_shape=auto needs a training clip to read the shape from, and train has none", dataset)
 	}
-	arr, err := a.load(firstPath)
-	if err != nil {
-		return fmt.Errorf("dataset %s: audio_shape=auto: %w", dataset, err)
+	var passed []Problem
+	for _, path := range candidates {
+		arr, err := a.load(path)
+		if err == nil && len(arr.Shape) != 2 {
+			err = fmt.Errorf("%s holds an array of shape %v: want 2-D features", path, arr.Shape)
+		}
+		if err == nil {
+			a.shape = []int64{int64(arr.Shape[0]), int64(arr.Shape[1])}
+			return passed, nil
+		}
+		if !skipBad {
+			return nil, fmt.Errorf("dataset %s: audio_shape=auto reads the shape from the first training clip: %w (--skip-bad passes over unreadable clips; audio_shape=HxW names the shape)", dataset, err)
+		}
+		passed = append(passed, Problem{Split: Train, File: path, Msg: "audio_shape=auto passed over this clip: " + err.Error()})
 	}
-	if len(arr.Shape) != 2 {
-		return fmt.Errorf("dataset %s: audio_shape=auto: %s holds an array of shape %v: want 2-D features", dataset, firstPath, arr.Shape)
-	}
-	a.shape = []int64{int64(arr.Shape[0]), int64(arr.Shape[1])}
-	return nil
+	return nil, fmt.Errorf("dataset %s: audio_shape=auto: none of the %d training clips reads as a 2-D array (the first: %s)", dataset, len(candidates), passed[0].Msg)
 }
 
 // modalityShape is the (1, H, W) sample shape.

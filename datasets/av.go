@@ -59,13 +59,17 @@ func (d *avDataset) add(id string, clip avClip) item {
 // dataset fixes the audio shape (parameter audio_shape, or the first
 // training clip's) and assembles the Dataset, holding val out of train.
 func (d *avDataset) dataset(name string, classes int, audioShape []int64, train, test []item, common commonParams, problems []Problem) (Dataset, error) {
-	first := ""
-	if len(train) > 0 {
-		first = d.clips[train[0].row].audio
+	var candidates []string
+	for _, it := range train {
+		if it.err == nil {
+			candidates = append(candidates, d.clips[it.row].audio)
+		}
 	}
-	if err := d.audio.settle(name, audioShape, first); err != nil {
+	passed, err := d.audio.settle(name, audioShape, candidates, common.skipBad)
+	if err != nil {
 		return nil, err
 	}
+	problems = append(problems, passed...)
 	s := int64(common.size)
 	spec := Spec{Name: name, Classes: classes, Modalities: []Modality{
 		{Name: "audio", Shape: d.audio.modalityShape()},

@@ -26,6 +26,11 @@ type Modality struct {
 	Int bool `json:"int,omitempty"`
 }
 
+// MaxSampleElements bounds one sample of one modality: 2³¹−1 values, the
+// most an ONNX Runtime dimension product and bmc's int sizes are checked for
+// (a ResNet input of 3×224×224 has 150528).
+const MaxSampleElements = 1<<31 - 1
+
 // Size is the number of elements of one sample of the modality.
 func (m Modality) Size() int {
 	n := 1
@@ -82,6 +87,10 @@ type Options struct {
 	Root string
 	// Params are dataset-specific settings as key=value strings.
 	Params map[string]string
+	// SkipBad passes over files that fail to read while the dataset is
+	// opened (the clip audio_shape=auto takes the shape from), recording
+	// each as a problem, instead of failing.
+	SkipBad bool
 }
 
 // Entry describes a dataset in the catalogue.

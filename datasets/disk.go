@@ -210,6 +210,7 @@ type commonParams struct {
 	size        int     // image side after resizing or cropping
 	valFraction float64 // share of train held out as val
 	splitSeed   uint64  // seed of the hold-out
+	skipBad     bool    // Options.SkipBad
 }
 
 func commonParamDocs(hasVal bool) []Param {
@@ -254,6 +255,7 @@ func newParams(e Entry, o Options, hasVal bool) (*params, commonParams, error) {
 	if err != nil {
 		return nil, commonParams{}, err
 	}
+	common.skipBad = o.SkipBad
 	return p, common, nil
 }
 

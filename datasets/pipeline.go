@@ -7,6 +7,7 @@ import (
 	"strconv"
 	"sync"
 
+	"bmc/internal/machine"
 	"bmc/internal/randstream"
 )
 
@@ -102,6 +103,9 @@ func NewLoader(split Split, spec Spec, opt LoaderOptions) (*Loader, error) {
 		return nil, fmt.Errorf("loader for %s: the spec lists no modalities", spec.Name)
 	}
 	for _, m := range spec.Modalities {
+		if n := shapeElements(m.Shape); n > MaxSampleElements {
+			return nil, fmt.Errorf("loader for %s: modality %s has %.4g values per sample (shape %v); at most %d are supported", spec.Name, m.Name, n, m.Shape, MaxSampleElements)
+		}
 		if m.Size() < 1 {
 			return nil, fmt.Errorf("loader for %s: modality %s has shape %v: want a known, non-empty shape", spec.Name, m.Name, m.Shape)
 		}
@@ -109,6 +113,9 @@ func NewLoader(split Split, spec Spec, opt LoaderOptions) (*Loader, error) {
 	opt.Workers = max(opt.Workers, 1)
 	if opt.Prefetch == 0 {
 		opt.Prefetch = 2
+	}
+	if err := checkLoaderMemory(spec, opt); err != nil {
+		return nil, err
 	}
 	l := &Loader{split: split, mods: spec.Modalities, opt: opt}
 	l.seeded, _ = split.(SeededReader)
@@ -128,6 +135,32 @@ func NewLoader(split Split, spec Spec, opt LoaderOptions) (*Loader, error) {
 		l.slots = append(l.slots, s)
 	}
 	return l, nil
+}
+
+// shapeElements multiplies a shape's sizes in float64, which cannot
+// overflow.
+func shapeElements(shape []int64) float64 {
+	n := 1.0
+	for _, d := range shape {
+		n *= float64(d)
+	}
+	return n
+}
+
+// checkLoaderMemory refuses a loader whose buffers (Prefetch+2 batches and
+// two sample slots per worker) would not fit in memory.
+func checkLoaderMemory(spec Spec, opt LoaderOptions) error {
+	var perSample float64
+	for _, m := range spec.Modalities {
+		elem := 4.0
+		if m.Int {
+			elem = 8
+		}
+		perSample += shapeElements(m.Shape) * elem
+	}
+	samples := float64(opt.Prefetch+2)*float64(opt.BatchSize) + 2*float64(opt.Workers)
+	what := fmt.Sprintf("reading %s in batches of %d with %d workers (%s per sample)", spec.Name, opt.BatchSize, opt.Workers, machine.FormatBytes(perSample))
+	return machine.CheckMemory(what, samples*perSample)
 }
 
 func newBuffer(m Modality, n int) Buffer {
@@ -191,6 +224,9 @@ func (l *Loader) Pass(purpose string, order []int) (*Batches, error) {
 
 func (l *Loader) read(purpose, label string, order []int) (*Batches, error) {
 	n := l.split.Len()
+	if len(order) == 0 && !l.opt.DropLast {
+		return nil, fmt.Errorf("%s: no samples to read (the split is empty)", label)
+	}
 	for p, i := range order {
 		if i < 0 || i >= n {
 			return nil, fmt.Errorf("%s: order[%d] = %d is outside the split's %d samples", label, p, i, n)
@@ -266,6 +302,7 @@ func (b *Batches) assemble(free chan<- struct{}) {
 	defer close(b.out)
 	l := b.l
 	var cur *HostBatch
+	delivered := 0 // batches
 	defer func() {
 		if cur != nil {
 			l.batches <- cur
@@ -325,6 +362,7 @@ func (b *Batches) assemble(free chan<- struct{}) {
 				l.batches <- full
 				return
 			}
+			delivered++
 		}
 	}
 	if cur != nil && !l.opt.DropLast {
@@ -332,8 +370,27 @@ func (b *Batches) assemble(free chan<- struct{}) {
 		cur = nil
 		if !deliver(batchResult{b: last.trim(l.mods)}) {
 			l.batches <- last
+			return
 		}
+		delivered++
 	}
+	if delivered == 0 && !l.opt.DropLast {
+		// A pass that reads every sample (evaluation) and gets none would
+		// report a meaningless score: it is an error, not an empty pass.
+		// With DropLast (training) an order may be shorter than a batch; the
+		// trainer refuses an epoch that trained no step.
+		deliver(batchResult{err: b.emptyEpochError()})
+	}
+}
+
+// emptyEpochError says why a pass produced no batch.
+func (b *Batches) emptyEpochError() error {
+	skipped := b.Skipped()
+	msg := fmt.Sprintf("%s: no usable sample: %d samples", b.label, len(b.order))
+	if len(skipped) > 0 {
+		msg += fmt.Sprintf(", %d of them skipped as unreadable (the first: sample %d: %v)", len(skipped), skipped[0].Index, skipped[0].Err)
+	}
+	return errors.New(msg)
 }
 
 // trim points Data, Labels and Indices at the first N samples.

@@ -6,6 +6,7 @@ import (
 	"strconv"
 	"strings"
 
+	"bmc/internal/machine"
 	"bmc/internal/randstream"
 )
 
@@ -150,7 +151,34 @@ func openSynth(name string, o Options) (Dataset, error) {
 			c.shapes[m] = []int64{16}
 		}
 	}
+	if err := c.checkSize(); err != nil {
+		return nil, err
+	}
 	return newSynth(c), nil
+}
+
+// checkSize refuses, before anything is allocated, a synthetic dataset
+// whose samples cannot be held in memory (sizes are multiplied in float64,
+// which does not overflow).
+func (c synthConfig) checkSize() error {
+	var perSample float64 // bytes
+	for _, m := range c.modalities {
+		n := 1.0
+		for _, d := range c.shape(m) {
+			n *= float64(d)
+		}
+		if n > MaxSampleElements {
+			return fmt.Errorf("dataset %s: modality %s has %.4g values per sample (shape %v); at most %d are supported", c.name, m, n, c.shape(m), MaxSampleElements)
+		}
+		elem := 4.0
+		if c.vocab[m] > 0 {
+			elem = 8
+		}
+		perSample += n * elem
+	}
+	samples := float64(c.sizes[Train]) + float64(c.sizes[Val]) + float64(c.sizes[Test])
+	what := fmt.Sprintf("dataset %s (%.4g samples of %s each)", c.name, samples, machine.FormatBytes(perSample))
+	return machine.CheckMemory(what, samples*perSample)
 }
 
 // parseShape reads a sample shape "AxBxC" of positive sizes.

@@ -29,6 +29,9 @@ type Request struct {
 	Dataset    string
 	DataParams map[string]string
 	DataRoot   string
+	// SkipBad passes over unreadable files while the dataset is opened
+	// (datasets.Options.SkipBad).
+	SkipBad bool
 	// Encoder overrides the default encoder of every modality ("mlp:64,32"
 	// means hidden width 64 and feature width 32; "linear:32"; "resnet18").
 	Encoder string
@@ -40,6 +43,9 @@ type Request struct {
 	// tensors a file lacks or has with another shape instead of failing.
 	Pretrained   map[string]string
 	AllowMissing bool
+	// Teachers map modalities to finished unimodal runs whose models a
+	// distillation method (UMT) reads as frozen teachers.
+	Teachers map[string]string
 	// Preset names the training preset (default: PresetDefault).
 	Preset string
 	// Train overrides preset fields: only the non-zero ones apply.
@@ -47,7 +53,10 @@ type Request struct {
 }
 
 // Overrides are training settings a user may change; zero values keep the
-// preset (MomentumSet and WeightDecaySet make an explicit 0 count).
+// preset. The settings whose valid range includes 0 have a flag that makes
+// an explicit 0 count (MomentumSet, WeightDecaySet, Beta1Set, Beta2Set,
+// ThreadsSet); for the others 0 is outside the range, and the user layers
+// (flags, configuration files) refuse an explicit 0 instead of passing it on.
 type Overrides struct {
 	Epochs, BatchSize, EvalBatchSize, StepSize, Threads int
 	LR, Momentum, WeightDecay, Gamma, Beta1, Beta2, Eps float64
@@ -55,18 +64,19 @@ type Overrides struct {
 	Nesterov                                            *bool
 	Protocol, Optimizer                                 string
 	MomentumSet, WeightDecaySet                         bool
+	Beta1Set, Beta2Set, ThreadsSet                      bool
 }
 
 // merge overlays the set fields of o2 on o.
 func (o Overrides) merge(o2 Overrides) Overrides {
 	ints := []struct{ dst, v *int }{{&o.Epochs, &o2.Epochs}, {&o.BatchSize, &o2.BatchSize}, {&o.EvalBatchSize, &o2.EvalBatchSize},
-		{&o.StepSize, &o2.StepSize}, {&o.Threads, &o2.Threads}}
+		{&o.StepSize, &o2.StepSize}}
 	for _, f := range ints {
 		if *f.v != 0 {
 			*f.dst = *f.v
 		}
 	}
-	floats := []struct{ dst, v *float64 }{{&o.LR, &o2.LR}, {&o.Gamma, &o2.Gamma}, {&o.Beta1, &o2.Beta1}, {&o.Beta2, &o2.Beta2}, {&o.Eps, &o2.Eps}}
+	floats := []struct{ dst, v *float64 }{{&o.LR, &o2.LR}, {&o.Gamma, &o2.Gamma}, {&o.Eps, &o2.Eps}}
 	for _, f := range floats {
 		if *f.v != 0 {
 			*f.dst = *f.v
@@ -77,6 +87,15 @@ func (o Overrides) merge(o2 Overrides) Overrides {
 	}
 	if o2.WeightDecaySet {
 		o.WeightDecay, o.WeightDecaySet = o2.WeightDecay, true
+	}
+	if o2.Beta1Set || o2.Beta1 != 0 {
+		o.Beta1, o.Beta1Set = o2.Beta1, true
+	}
+	if o2.Beta2Set || o2.Beta2 != 0 {
+		o.Beta2, o.Beta2Set = o2.Beta2, true
+	}
+	if o2.ThreadsSet || o2.Threads != 0 {
+		o.Threads, o.ThreadsSet = o2.Threads, true
 	}
 	if o2.Seed != nil {
 		o.Seed = o2.Seed
@@ -157,6 +176,9 @@ func (o Overrides) apply(c compile.TrainConfig) compile.TrainConfig {
 	setInt(&c.BatchSize, o.BatchSize)
 	setInt(&c.EvalBatchSize, o.EvalBatchSize)
 	setInt(&c.Scheduler.StepSize, o.StepSize)
+	if o.ThreadsSet {
+		c.Threads = o.Threads
+	}
 	setInt(&c.Threads, o.Threads)
 	if o.Optimizer != "" && o.Optimizer != c.Optimizer.Name {
 		// Switching optimizer starts from its PyTorch defaults.
@@ -165,8 +187,11 @@ func (o Overrides) apply(c compile.TrainConfig) compile.TrainConfig {
 			c.Optimizer.Beta1, c.Optimizer.Beta2, c.Optimizer.Eps = 0.9, 0.999, 1e-8
 		}
 	}
-	for _, f := range []struct{ dst, v *float64 }{{&c.Optimizer.LR, &o.LR}, {&c.Optimizer.Beta1, &o.Beta1}, {&c.Optimizer.Beta2, &o.Beta2}, {&c.Optimizer.Eps, &o.Eps}} {
-		if *f.v != 0 {
+	for _, f := range []struct {
+		dst, v *float64
+		set    bool
+	}{{&c.Optimizer.LR, &o.LR, false}, {&c.Optimizer.Beta1, &o.Beta1, o.Beta1Set}, {&c.Optimizer.Beta2, &o.Beta2, o.Beta2Set}, {&c.Optimizer.Eps, &o.Eps, false}} {
+		if f.set || *f.v != 0 {
 			*f.dst = *f.v
 		}
 	}
@@ -193,11 +218,20 @@ func (o Overrides) apply(c compile.TrainConfig) compile.TrainConfig {
 
 // Open opens the request's dataset.
 func (r Request) Open() (datasets.Dataset, error) {
-	return datasets.Open(r.Dataset, datasets.Options{Root: r.DataRoot, Params: r.DataParams})
+	return datasets.Open(r.Dataset, datasets.Options{Root: r.DataRoot, Params: r.DataParams, SkipBad: r.SkipBad})
 }
 
 // Compile builds the plan of a request; it also returns the opened dataset.
-func Compile(r Request) (*compile.Plan, datasets.Dataset, error) {
+// A request that names teacher runs needs CompileWith.
+func Compile(r Request) (*compile.Plan, datasets.Dataset, error) { return CompileWith(r, nil) }
+
+// RunReader reads a finished run directory: its plan and the tensors of its
+// best checkpoint (runtime.ReadFinishedRun).
+type RunReader func(dir string) (*compile.Plan, map[string][]float32, error)
+
+// CompileWith is Compile for requests that read other runs: read opens the
+// teacher runs a distillation method reads.
+func CompileWith(r Request, read RunReader) (*compile.Plan, datasets.Dataset, error) {
 	method, err := methods.Lookup(r.Method)
 	if err != nil {
 		return nil, nil, err
@@ -231,6 +265,9 @@ func Compile(r Request) (*compile.Plan, datasets.Dataset, error) {
 		return nil, nil, err
 	}
 	cfg := r.Train.apply(preset)
+	if err := checkModelSize(model, cfg); err != nil {
+		return nil, nil, err
+	}
 	ref := compile.DatasetRef{Name: r.Dataset, Params: r.DataParams, Spec: spec}
 	b, err := compile.NewBuilder(model, ref, cfg, r.Method, hp.Values())
 	if err != nil {
@@ -244,6 +281,9 @@ func Compile(r Request) (*compile.Plan, datasets.Dataset, error) {
 		return nil, nil, err
 	}
 	if err := r.loadPretrained(plan, model); err != nil {
+		return nil, nil, err
+	}
+	if err := r.loadTeachers(plan, read); err != nil {
 		return nil, nil, err
 	}
 	report, err := flops.PlanReport(plan)
@@ -292,10 +332,11 @@ func Schedule(p *compile.Plan) (methods.Schedule, error) {
 }
 
 // OpenPlanData opens the dataset a plan was compiled for (with the same
-// parameters) and checks that it still has the plan's shapes.
-func OpenPlanData(p *compile.Plan, root string) (datasets.Dataset, error) {
+// parameters, from root, passing over unreadable files with skipBad) and
+// checks that it still has the plan's shapes.
+func OpenPlanData(p *compile.Plan, root string, skipBad bool) (datasets.Dataset, error) {
 	ref := p.Manifest.Dataset
-	data, err := datasets.Open(ref.Name, datasets.Options{Root: root, Params: ref.Params})
+	data, err := datasets.Open(ref.Name, datasets.Options{Root: root, Params: ref.Params, SkipBad: skipBad})
 	if err != nil {
 		return nil, err
 	}
@@ -305,24 +346,28 @@ func OpenPlanData(p *compile.Plan, root string) (datasets.Dataset, error) {
 	}
 	for _, m := range ref.Spec.Modalities {
 		gm, ok := got.Modality(m.Name)
-		if !ok || !graph.Shape(gm.Shape).Equal(m.Shape) {
+		if !ok || !graph.Shape(gm.Shape).Equal(m.Shape) || gm.Int != m.Int {
 			return nil, fmt.Errorf("dataset %s: modality %s has shape %v, the plan was compiled for %v", ref.Name, m.Name, gm.Shape, m.Shape)
 		}
 	}
 	return data, nil
 }
 
-// ParseKeyValues reads repeated "k=v" or "k=v,k2=v2" flags into a map.
+// ParseKeyValues reads repeated "k=v" or "k=v,k2=v2" flags into a map. A
+// key given twice is an error: which value was meant is not for bmc to guess.
 func ParseKeyValues(flag string, items []string) (map[string]string, error) {
 	out := map[string]string{}
 	for _, item := range items {
 		for _, kv := range strings.Split(item, ",") {
 			k, v, ok := strings.Cut(kv, "=")
-			k = strings.TrimSpace(k)
+			k, v = strings.TrimSpace(k), strings.TrimSpace(v)
 			if !ok || k == "" {
 				return nil, fmt.Errorf("--%s %q: want key=value", flag, kv)
 			}
-			out[k] = strings.TrimSpace(v)
+			if prev, dup := out[k]; dup {
+				return nil, fmt.Errorf("--%s: key %s is given twice (%s=%s and %s=%s); give it once", flag, k, k, prev, k, v)
+			}
+			out[k] = v
 		}
 	}
 	return out, nil

@@ -94,7 +94,6 @@ func TestParseKeyValues(t *testing.T) {
 		{[]string{"alpha=0.5"}, map[string]string{"alpha": "0.5"}},
 		{[]string{"alpha=0.5", "method=OGM"}, map[string]string{"alpha": "0.5", "method": "OGM"}},
 		{[]string{"alpha=0.5,method=OGM", "compat=true"}, map[string]string{"alpha": "0.5", "method": "OGM", "compat": "true"}},
-		{[]string{"alpha=1", "alpha=2"}, map[string]string{"alpha": "2"}},
 		{[]string{" alpha = 1 , b=2"}, map[string]string{"alpha": "1", "b": "2"}},
 		{[]string{"path=a=b", "empty="}, map[string]string{"path": "a=b", "empty": ""}},
 	}
@@ -112,6 +111,13 @@ func TestParseKeyValues(t *testing.T) {
 		_, err := experiment.ParseKeyValues("data", items)
 		if err == nil || !strings.Contains(err.Error(), "--data") || !strings.Contains(err.Error(), "want key=value") {
 			t.Errorf("ParseKeyValues(%q) error = %v, want one naming --data and key=value", items, err)
+		}
+	}
+	// A repeated key, in one flag or across flags, is an error naming both values.
+	for _, items := range [][]string{{"alpha=1,alpha=2"}, {"alpha=1", "alpha=2"}, {"alpha=1", " alpha =2"}} {
+		_, err := experiment.ParseKeyValues("hp", items)
+		if err == nil || !strings.Contains(err.Error(), "--hp") || !strings.Contains(err.Error(), "alpha=1 and alpha=2") {
+			t.Errorf("ParseKeyValues(%q) error = %v, want one naming --hp and both values", items, err)
 		}
 	}
 }
@@ -141,8 +147,8 @@ func TestCompileErrors(t *testing.T) {
 	}{
 		{"unknown method", func(r *experiment.Request) { r.Method = "magic" },
 			[]string{`"magic"`, "baseline", "unimodal", "ogm", "agm", "mla", "reconboost"}},
-		{"unavailable method", func(r *experiment.Request) { r.Method = "pmr" },
-			[]string{"pmr", "not available", "available: baseline, unimodal, "}},
+		{"unavailable method", func(r *experiment.Request) { r.Method = "reconboost" },
+			[]string{"reconboost", "not available", "baseline, unimodal"}},
 		{"unknown dataset", func(r *experiment.Request) { r.Dataset = "mnist" },
 			[]string{`"mnist"`, "synth-av", "synth-avt", "cremad", "mosei"}},
 		{"dataset on disk without a root", func(r *experiment.Request) { r.Dataset = "ks"; r.DataParams = nil },
@@ -356,7 +362,7 @@ func TestOpenPlanData(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	d, err := experiment.OpenPlanData(p, "")
+	d, err := experiment.OpenPlanData(p, "", false)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -364,12 +370,12 @@ func TestOpenPlanData(t *testing.T) {
 		t.Errorf("reopened dataset %+v", d.Spec())
 	}
 	p.Manifest.Dataset.Spec.Classes = 4
-	if _, err := experiment.OpenPlanData(p, ""); err == nil || !strings.Contains(err.Error(), "3 classes") {
+	if _, err := experiment.OpenPlanData(p, "", false); err == nil || !strings.Contains(err.Error(), "3 classes") {
 		t.Errorf("class mismatch error = %v", err)
 	}
 	p.Manifest.Dataset.Spec.Classes = 3
 	p.Manifest.Dataset.Spec.Modalities[0].Shape = []int64{5}
-	if _, err := experiment.OpenPlanData(p, ""); err == nil || !strings.Contains(err.Error(), "modality audio") {
+	if _, err := experiment.OpenPlanData(p, "", false); err == nil || !strings.Contains(err.Error(), "modality audio") {
 		t.Errorf("shape mismatch error = %v", err)
 	}
 }

@@ -127,14 +127,33 @@ train:
 	}
 }
 
-func TestConfigFileErrorsNameTheFileAndField(t *testing.T) {
+func TestConfigFileErrorsNameTheFileLineAndKey(t *testing.T) {
 	tests := []struct {
 		content string
 		want    []string
 	}{
-		{"method: agm\nlearning_rate: 3\n", []string{"run.yaml", "learning_rate"}},
-		{"train:\n  epochs: many\n", []string{"run.yaml", "many"}},
-		{"hyper:\n  alpha: [1, 2]\n", []string{"run.yaml", "hyper", "alpha"}},
+		{"method: agm\nlearning_rate: 3\n", []string{"run.yaml:2: learning_rate: unknown key", "under train: as train.lr", "valid keys: allow_missing, data,"}},
+		{"train:\n  learning_rate: 3\n", []string{"run.yaml:2: train.learning_rate: unknown key; did you mean train.lr?", "valid keys under train: batch_size, beta1"}},
+		{"train:\n  batch-size: 3\n", []string{"run.yaml:2: train.batch-size", "did you mean train.batch_size?"}},
+		{"train:\n  epochs: many\n", []string{"run.yaml:2: train.epochs: want an integer, got \"many\""}},
+		{"train:\n  epochs: 1.5\n", []string{"run.yaml:2: train.epochs: want an integer, got \"1.5\""}},
+		{"train:\n  epochs: 0\n", []string{"run.yaml:2: train.epochs 0: want an integer from 1 to"}},
+		{"train:\n  epochs:\n", []string{"run.yaml:2: train.epochs: no value"}},
+		{"train:\n  batch_size: -4\n", []string{"train.batch_size -4: want an integer from 1"}},
+		{"train:\n  step_size: 0\n", []string{"train.step_size 0: want an integer from 1", "gamma 1"}},
+		{"train:\n  threads: 100000\n", []string{"train.threads 100000: want an integer from 0 to", "per CPU"}},
+		{"train:\n  lr: .inf\n", []string{"train.lr +Inf: want a number in (0, ∞)"}},
+		{"train:\n  lr: 0\n", []string{"train.lr 0: want a number in (0, ∞)"}},
+		{"train:\n  momentum: 1\n", []string{"train.momentum 1: want a number in [0, 1)"}},
+		{"train:\n  seed: -1\n", []string{"run.yaml:2: train.seed: want a non-negative integer"}},
+		{"train: 3\n", []string{"run.yaml:1: train must be a mapping of keys", "epochs"}},
+		{"hyper:\n  alpha: [1, 2]\n", []string{"run.yaml:1: hyper.alpha (line 2): want a number, string or bool"}},
+		{"hyper: {alpha: 1, alpha: 2}\n", []string{"run.yaml:1: hyper: mapping key \"alpha\" already defined"}},
+		{"method: agm\nmethod: ogm\n", []string{"run.yaml:2: method: the key is given twice (first on line 1)"}},
+		{"method: [agm]\n", []string{"run.yaml:1: method: want a single value, got a list"}},
+		{"allow_missing: maybe\n", []string{"run.yaml:1: allow_missing: want true or false"}},
+		{"method: agm\n  dataset: x\n", []string{"run.yaml:2: mapping values are not allowed"}},
+		{"- agm\n", []string{"run.yaml:1: the file must be a mapping of keys"}},
 	}
 	for _, tt := range tests {
 		_, err := experiment.ReadConfig(writeFile(t, tt.content))
@@ -147,5 +166,26 @@ func TestConfigFileErrorsNameTheFileAndField(t *testing.T) {
 				t.Errorf("%q: error %q lacks %q", tt.content, err, w)
 			}
 		}
+	}
+}
+
+// An explicit 0 in the file counts where 0 is in a setting's range, and an
+// empty file is an empty request.
+func TestConfigFileZeroWhereZeroIsValid(t *testing.T) {
+	r, err := experiment.ReadConfig(writeFile(t, "method: agm\ndataset: synth-av\ntrain:\n  optimizer: adamw\n  beta1: 0\n  threads: 0\n  weight_decay: 0\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	file := experiment.Request{Train: experiment.Overrides{Threads: 3, Beta1: 0.5}}
+	m := experiment.Merge(file, r)
+	p, _, err := experiment.Compile(m)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if o := p.Manifest.Train.Optimizer; o.Beta1 != 0 || o.WeightDecay != 0 || p.Manifest.Train.Threads != 0 {
+		t.Errorf("explicit zeros lost: %+v threads %d", o, p.Manifest.Train.Threads)
+	}
+	if r, err := experiment.ReadConfig(writeFile(t, "")); err != nil || r.Method != "" {
+		t.Errorf("an empty file: %+v, %v", r, err)
 	}
 }

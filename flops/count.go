@@ -2,6 +2,7 @@ package flops
 
 import (
 	"fmt"
+	"maps"
 
 	"bmc/compile"
 	"bmc/graph"
@@ -79,6 +80,13 @@ type Extra struct {
 	Training Counts `json:"training"`
 }
 
+// TeacherCost is the training of one teacher a plan reads.
+type TeacherCost struct {
+	Modality string `json:"modality"`
+	Run      string `json:"run"`
+	Training Counts `json:"training"`
+}
+
 // Report is the static FLOPs report of a plan.
 type Report struct {
 	Graphs []GraphReport `json:"graphs"`
@@ -92,8 +100,12 @@ type Report struct {
 	MethodExtra Counts  `json:"method_extra"`
 	// PerEpoch is the steps of one epoch plus its per-epoch passes.
 	PerEpoch Counts `json:"per_epoch"`
+	// Teachers are the trainings of the teachers the plan reads (their
+	// plans' static counts); their sum is Prior.
+	Teachers []TeacherCost `json:"teachers,omitempty"`
+	Prior    Counts        `json:"prior_training"`
 	// Training is the whole run: epochs × per epoch, plus the work the
-	// method does at some epochs only.
+	// method does at some epochs only, plus the teachers' trainings.
 	Training Counts `json:"training"`
 	// Final is the evaluation after training (test pass and Shapley passes).
 	Final Counts `json:"final_evaluation"`
@@ -113,7 +125,7 @@ func PlanReport(p *compile.Plan) (Report, error) {
 	m := &p.Manifest
 	r := Report{StepsPerEpoch: m.StepsPerEpoch(), Epochs: int64(m.Train.Epochs), PerGraph: map[string]int64{}}
 	zero := Counts{Phase: map[string]int64{}}
-	r.PerStep, r.Validation, r.Final, r.MethodExtra, r.PerEpoch = zero, zero, zero, zero, zero
+	r.PerStep, r.Validation, r.Final, r.MethodExtra, r.PerEpoch, r.Prior = zero, zero, zero, zero, zero, zero
 	once := zero // per-run work outside the extras
 	for _, gi := range m.Graphs {
 		g, ok := p.Graphs[gi.Name]
@@ -164,6 +176,14 @@ func PlanReport(p *compile.Plan) (Report, error) {
 		r.Graphs = append(r.Graphs, gr)
 	}
 	r.PerEpoch = r.PerStep.Scale(r.StepsPerEpoch).Add(r.PerEpoch)
-	r.Training = r.PerEpoch.Scale(r.Epochs).Add(once)
+	for _, t := range m.Teachers {
+		c := Counts{Phase: maps.Clone(t.FLOPsByPhase), Total: t.FLOPs, MACs: t.MACs}
+		if c.Phase == nil {
+			c.Phase = map[string]int64{}
+		}
+		r.Teachers = append(r.Teachers, TeacherCost{Modality: t.Modality, Run: t.Run, Training: c})
+		r.Prior = r.Prior.Add(c)
+	}
+	r.Training = r.PerEpoch.Scale(r.Epochs).Add(once).Add(r.Prior)
 	return r, nil
 }

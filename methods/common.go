@@ -2,6 +2,11 @@ package methods
 
 import (
 	"fmt"
+	"math/rand/v2"
+	goruntime "runtime"
+	"strconv"
+	"strings"
+	"sync"
 
 	"bmc/compile"
 	"bmc/graph"
@@ -103,4 +108,87 @@ func buildLossStep(b *compile.Builder, scope string, loss func(s *compile.Step, 
 	s.Optimize(grads)
 	reportForward(s, out, l)
 	return b.Add(s, 1)
+}
+
+// addGradientNoise adds (or, with subtract, takes away)
+// active·ε·(std(g₀) + 1e-8) to the gradient of
+// every encoder matrix, where g₀ is its gradient before modulation
+// (original), std the unbiased standard deviation (torch.std) and ε a
+// standard-normal runtime input named prefix + the parameter's name, which
+// the schedule draws with drawNormals.
+func addGradientNoise(s *compile.Step, original, grads map[string]*graph.Value, active *graph.Value, prefix string, subtract bool) {
+	g := s.G
+	for _, p := range s.Model().Params() {
+		if p.Modality == "" || !compile.IsMatrix(p) {
+			continue
+		}
+		noise := s.Input(prefix+p.Name, p.Shape, nil, "standard normal noise for "+p.Name+" (drawn by the schedule)")
+		sd := g.Add(unbiasedStd(g, original[p.Name]), g.ConstFloat(1e-8))
+		term := g.Mul(active, g.Mul(noise, sd))
+		if subtract {
+			grads[p.Name] = g.Sub(grads[p.Name], term)
+		} else {
+			grads[p.Name] = g.Add(grads[p.Name], term)
+		}
+	}
+}
+
+// unbiasedStd is torch.std: the square root of Σ(x − mean)²/(N − 1).
+func unbiasedStd(g *graph.Graph, x *graph.Value) *graph.Value {
+	d := g.Sub(x, g.ReduceMean(x, false))
+	n := float32(x.Shape().Size() - 1)
+	return g.Sqrt(g.Div(g.ReduceSum(g.Mul(d, d), false), g.ConstFloat(n)))
+}
+
+// inputsWithPrefix lists the plan's runtime inputs whose names start with
+// prefix, in manifest order.
+func inputsWithPrefix(m *compile.Manifest, prefix string) []string {
+	var out []string
+	for _, in := range m.Inputs {
+		if strings.HasPrefix(in.Name, prefix) {
+			out = append(out, in.Name)
+		}
+	}
+	return out
+}
+
+// drawNormals fills the named runtime inputs with standard normal draws
+// from the step's random streams. At ResNet size that is tens of millions
+// of draws per step, so the tensors are cut into chunks, each with its own
+// stream (input name and chunk number), drawn by one goroutine per CPU.
+func drawNormals(r Run, inputs []string) error {
+	const chunk = 1 << 18
+	type job struct {
+		buf []float32
+		rng *rand.Rand
+	}
+	var jobs []job
+	for _, name := range inputs {
+		buf, err := r.Input(name)
+		if err != nil {
+			return err
+		}
+		for k := 0; k*chunk < len(buf); k++ {
+			jobs = append(jobs, job{buf[k*chunk : min((k+1)*chunk, len(buf))], r.Rand(name + "#" + strconv.Itoa(k))})
+		}
+	}
+	next := make(chan job)
+	var wg sync.WaitGroup
+	for range min(goruntime.NumCPU(), len(jobs)) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for j := range next {
+				for i := range j.buf {
+					j.buf[i] = float32(j.rng.NormFloat64())
+				}
+			}
+		}()
+	}
+	for _, j := range jobs {
+		next <- j
+	}
+	close(next)
+	wg.Wait()
+	return nil
 }

@@ -2,10 +2,6 @@ package methods
 
 import (
 	"fmt"
-	"math/rand/v2"
-	goruntime "runtime"
-	"strconv"
-	"sync"
 
 	"bmc/compile"
 	"bmc/graph"
@@ -118,14 +114,7 @@ func (ogm) Build(b *compile.Builder, hp Hyper) error {
 	}
 	scaleModalityGrads(g, params, grads, coef)
 	if method != "OGM" {
-		for _, p := range params {
-			if p.Modality == "" || !compile.IsMatrix(p) {
-				continue
-			}
-			noise := s.Input(ogmNoisePrefx+p.Name, p.Shape, nil, "standard normal noise for "+p.Name+" (drawn by the schedule)")
-			sd := g.Add(unbiasedStd(g, original[p.Name]), g.ConstFloat(1e-8))
-			grads[p.Name] = g.Add(grads[p.Name], g.Mul(active, g.Mul(noise, sd)))
-		}
+		addGradientNoise(s, original, grads, active, ogmNoisePrefx, false)
 	}
 	pop()
 	g.SetPhase(old)
@@ -134,21 +123,10 @@ func (ogm) Build(b *compile.Builder, hp Hyper) error {
 	return b.Add(s, 1)
 }
 
-// unbiasedStd is torch.std: the square root of Σ(x − mean)²/(N − 1).
-func unbiasedStd(g *graph.Graph, x *graph.Value) *graph.Value {
-	d := g.Sub(x, g.ReduceMean(x, false))
-	n := float32(x.Shape().Size() - 1)
-	return g.Sqrt(g.Div(g.ReduceSum(g.Mul(d, d), false), g.ConstFloat(n)))
-}
-
 func (ogm) Schedule(m *compile.Manifest, hp Hyper) (Schedule, error) {
 	sch := &ogmSchedule{win: modulationWindow{input: ogmActive, starts: hp.Int("modulation_starts"), ends: hp.Int("modulation_ends")}}
 	if hp.String("method") != "OGM" {
-		for _, in := range m.Inputs {
-			if len(in.Name) > len(ogmNoisePrefx) && in.Name[:len(ogmNoisePrefx)] == ogmNoisePrefx {
-				sch.noise = append(sch.noise, in.Name)
-			}
-		}
+		sch.noise = inputsWithPrefix(m, ogmNoisePrefx)
 	}
 	return sch, nil
 }
@@ -161,47 +139,12 @@ type ogmSchedule struct {
 func (o *ogmSchedule) BeginEpoch(r Run) error { return o.win.set(r) }
 
 // BeforeStep draws the OGM-GE noise for the step (inside the window only;
-// outside, the graph multiplies it by 0). At ResNet size that is tens of
-// millions of normal draws per step, so the tensors are cut into chunks,
-// each with its own stream, drawn by one goroutine per CPU.
+// outside, the graph multiplies it by 0).
 func (o *ogmSchedule) BeforeStep(r Run) error {
-	if len(o.noise) == 0 || !o.win.active(r.Epoch()) {
+	if !o.win.active(r.Epoch()) {
 		return nil
 	}
-	const chunk = 1 << 18
-	type job struct {
-		buf []float32
-		rng *rand.Rand
-	}
-	var jobs []job
-	for _, name := range o.noise {
-		buf, err := r.Input(name)
-		if err != nil {
-			return err
-		}
-		for k := 0; k*chunk < len(buf); k++ {
-			jobs = append(jobs, job{buf[k*chunk : min((k+1)*chunk, len(buf))], r.Rand(name + "#" + strconv.Itoa(k))})
-		}
-	}
-	next := make(chan job)
-	var wg sync.WaitGroup
-	for range min(goruntime.NumCPU(), len(jobs)) {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for j := range next {
-				for i := range j.buf {
-					j.buf[i] = float32(j.rng.NormFloat64())
-				}
-			}
-		}()
-	}
-	for _, j := range jobs {
-		next <- j
-	}
-	close(next)
-	wg.Wait()
-	return nil
+	return drawNormals(r, o.noise)
 }
 
 func (o *ogmSchedule) AfterStep(Run) error { return nil }

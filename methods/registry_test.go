@@ -57,14 +57,15 @@ func TestAllFollowsTable1(t *testing.T) {
 }
 
 func TestAvailability(t *testing.T) {
-	available := map[string]bool{"baseline": true, "unimodal": true, "ogm": true, "agm": true,
+	available := map[string]bool{"baseline": true, "unimodal": true, "sample": true, "umt": true, "gblending": true, "ogm": true, "agm": true, "pmr": true, "relearning": true,
 		"mmcosine": true, "mbsd": true, "cml": true, "mmpareto": true}
-	var listed []string
+	var names []string
 	for _, info := range methods.All() {
 		if available[info.Name] {
-			listed = append(listed, info.Name)
+			names = append(names, info.Name)
 		}
 	}
+	list := strings.Join(names, ", ")
 	for _, info := range methods.All() {
 		if got := methods.IsAvailable(info.Name); got != available[info.Name] {
 			t.Errorf("IsAvailable(%s) = %v, want %v", info.Name, got, available[info.Name])
@@ -86,7 +87,7 @@ func TestAvailability(t *testing.T) {
 		}
 		msg := err.Error()
 		if !strings.Contains(msg, info.Name) || !strings.Contains(msg, "not available") ||
-			!strings.Contains(msg, strings.Join(listed, ", ")) {
+			!strings.Contains(msg, list) {
 			t.Errorf("Lookup(%s) error %q: want the method named and the available ones listed", info.Name, msg)
 		}
 	}
@@ -234,7 +235,7 @@ func TestUnimodalModel(t *testing.T) {
 }
 
 func TestMultimodalMethodsRejectModalityCounts(t *testing.T) {
-	for _, name := range []string{"ogm", "agm", "mmcosine", "mbsd", "cml", "mmpareto"} {
+	for _, name := range []string{"ogm", "agm", "umt", "gblending", "mmcosine", "mbsd", "cml", "mmpareto"} {
 		m, err := methods.Lookup(name)
 		if err != nil {
 			t.Fatal(err)

@@ -13,21 +13,16 @@ import (
 	"bmc/runtime"
 )
 
-// resNet18AV is the backbone benchmark's request: Baseline on synth-av with
-// a ResNet-18 per modality (audio 1×256×64, visual one frame 3×112×112), 6
-// classes, batch 8, SGD lr 1e-3 momentum 0.9 weight decay 1e-4, 2 ORT
-// threads. tools/bench/resnet_step.py times the same model in PyTorch.
-func resNet18AV() experiment.Request {
-	return experiment.Request{
-		Method:  "baseline",
-		Dataset: "synth-av",
-		DataParams: map[string]string{
-			"classes": "6", "train": "16", "val": "8", "test": "8",
-			"shape.audio": "1x256x64", "shape.visual": "3x1x112x112",
-		},
-		Encoder: "resnet18",
-		Train:   experiment.Overrides{BatchSize: 8, EvalBatchSize: 8, Threads: 2, LR: 1e-3},
+// resNet18AV is the backbone benchmark's request (experiment.BenchSizeSmall)
+// on 2 ORT threads. tools/bench/resnet_step.py times the same model in
+// PyTorch.
+func resNet18AV(tb testing.TB) experiment.Request {
+	r, err := experiment.BenchRequest(experiment.BenchSizeSmall)
+	if err != nil {
+		tb.Fatal(err)
 	}
+	r.Train.Threads = 2
+	return r
 }
 
 // BenchmarkResNet18AVStep times, through the compiled plan, the evaluation
@@ -45,7 +40,7 @@ func BenchmarkResNet18AVStep(b *testing.B) {
 }
 
 func benchResNet18AV(b *testing.B, threads int) {
-	req := resNet18AV()
+	req := resNet18AV(b)
 	req.Train.Threads = threads
 	p, d, err := experiment.Compile(req)
 	if err != nil {

@@ -9,7 +9,9 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"time"
 
+	"bmc/compile"
 	"bmc/internal/atomicfile"
 	"bmc/methods"
 	"bmc/safetensors"
@@ -31,11 +33,21 @@ type RunState struct {
 	BestAcc    float64 `json:"best_val_acc"`
 	// GraphRuns counts every graph's runs so far (the FLOPs tally).
 	GraphRuns map[string]int64 `json:"graph_runs,omitempty"`
+	// Seconds is the wall time spent up to the end of the epoch, over every
+	// segment of a run that was stopped and resumed (the time between a
+	// kill and its resume, and the lost part of a killed epoch, excluded).
+	// Only checkpoint.json holds it: checkpoints stay byte for byte what an
+	// uninterrupted run with the same seed writes.
+	Seconds float64 `json:"seconds,omitempty"`
 }
 
-// writeCheckpoint stores the state with the run state in the metadata.
-func (t *trainer) writeCheckpoint(name string, state map[string][]float32) error {
-	meta, err := json.Marshal(t.state)
+// writeCheckpoint stores the current state with the run state in the
+// metadata. It writes from the state's own memory (no copy: the state does
+// not change while the file is written).
+func (t *trainer) writeCheckpoint(name string) error {
+	st := t.state
+	st.Seconds = 0 // wall time is no part of a checkpoint (see RunState)
+	meta, err := json.Marshal(st)
 	if err != nil {
 		return err
 	}
@@ -48,10 +60,26 @@ func (t *trainer) writeCheckpoint(name string, state map[string][]float32) error
 		// Base64: the metadata is JSON text, the state any bytes.
 		f.Metadata[scheduleStateKey] = base64.StdEncoding.EncodeToString(data)
 	}
-	for k, v := range state {
-		f.Tensors[k] = safetensors.Float32s(t.stateShape[k], v)
+	for _, k := range checkpointed(&t.plan.Manifest) {
+		v, err := t.pr.State(k)
+		if err != nil {
+			return fmt.Errorf("checkpoint %s: %w", name, err)
+		}
+		f.Tensors[k] = safetensors.Float32sView(t.stateShape[k], v)
 	}
 	return safetensors.WriteFile(filepath.Join(t.opt.OutDir, name), f)
+}
+
+// checkpointed lists the state a checkpoint holds: all of it but the frozen
+// state, which never changes and which a run reads from its plan.
+func checkpointed(m *compile.Manifest) []string {
+	var keys []string
+	for _, s := range m.State {
+		if s.Kind != compile.StateFrozen {
+			keys = append(keys, s.Key)
+		}
+	}
+	return keys
 }
 
 // Checkpoint metadata entries: the RunState, and the method schedule's
@@ -90,16 +118,22 @@ func (t *trainer) restore() error {
 	if err := t.pr.SetState(last); err != nil {
 		return fmt.Errorf("%s: %w", filepath.Join(dir, LastCheckpoint), err)
 	}
-	if len(last) != len(t.pr.StateKeys()) {
-		return fmt.Errorf("%s holds %d tensors, the plan's state has %d", filepath.Join(dir, LastCheckpoint), len(last), len(t.pr.StateKeys()))
+	if want := len(checkpointed(&t.plan.Manifest)); len(last) != want {
+		return fmt.Errorf("%s holds %d tensors, the plan's checkpointed state has %d", filepath.Join(dir, LastCheckpoint), len(last), want)
 	}
-	best, _, err := readCheckpointState(filepath.Join(dir, BestCheckpoint))
-	if err != nil {
-		return err
+	if _, err := os.Stat(filepath.Join(dir, BestCheckpoint)); err != nil {
+		return fmt.Errorf("run %s cannot resume: %w", dir, err)
 	}
-	t.state, t.bestState = st, best
+	t.state = st
 	t.run.global = st.GlobalStep
 	t.pr.SetRuns(st.GraphRuns)
+	// The run's clock continues from the time checkpoint.json recorded (an
+	// epoch earlier if the kill fell between the two writes).
+	var recorded RunState
+	if data, err := os.ReadFile(filepath.Join(dir, RunStateFile)); err == nil && json.Unmarshal(data, &recorded) == nil && recorded.Epoch <= st.Epoch {
+		t.state.Seconds = recorded.Seconds
+		t.start = t.start.Add(-time.Duration(recorded.Seconds * float64(time.Second)))
+	}
 	return trimLog(filepath.Join(dir, LogFile), st.Epoch)
 }
 
@@ -176,9 +210,14 @@ func prepareRunDir(dir string) error {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return fmt.Errorf("run directory: %w", err)
 	}
-	for _, f := range []string{LogFile, LastCheckpoint, RunStateFile, ResultsFile} {
+	for _, f := range []string{LastCheckpoint, ResultsFile} {
 		if _, err := os.Stat(filepath.Join(dir, f)); err == nil {
 			return fmt.Errorf("run directory %s already holds a run (%s); choose another --out, remove it, or continue it with --resume", dir, f)
+		}
+	}
+	for _, f := range []string{LogFile, RunStateFile, PlanDir} {
+		if _, err := os.Stat(filepath.Join(dir, f)); err == nil {
+			return fmt.Errorf("run directory %s holds a run that was stopped before its first epoch ended (%s, no %s): nothing can be resumed; remove it or choose another --out", dir, f, LastCheckpoint)
 		}
 	}
 	return checkWritable(dir)
@@ -201,7 +240,7 @@ func ReadCheckpoint(path string) (map[string][]float32, error) {
 
 // checkWritable fails when a file cannot be created in dir.
 func checkWritable(dir string) error {
-	probe, err := os.CreateTemp(dir, ".write-test")
+	probe, err := os.CreateTemp(dir, ".write-test.tmp-*")
 	if err != nil {
 		return fmt.Errorf("run directory %s is not writable: %w", dir, err)
 	}

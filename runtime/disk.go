@@ -9,16 +9,22 @@ import (
 
 // runBytes estimates the disk a run of a plan needs: the best and last
 // checkpoints (each briefly twice, while its replacement is written), the
-// plan copy, model.onnx and a margin for logs and graphs.
+// plan copy (with any frozen teacher state), model.onnx and a margin for
+// logs and graphs.
 func runBytes(m *compile.Manifest) int64 {
-	var state, params int64
+	var state, params, frozen int64
 	for _, s := range m.State {
+		if s.Kind == compile.StateFrozen {
+			// In the plan copy only: checkpoints leave it out.
+			frozen += 4 * s.Shape.Size()
+			continue
+		}
 		state += 4 * s.Shape.Size()
 		if s.Kind == compile.StateParam {
 			params += 4 * s.Shape.Size()
 		}
 	}
-	return 3*state + 2*params + 16<<20
+	return 3*state + 2*params + frozen + 16<<20
 }
 
 // freeBytes is the space available to this user in dir's file system.

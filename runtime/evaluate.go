@@ -33,6 +33,15 @@ type SplitMetrics struct {
 	F1          float64            `json:"f1"`
 	ModalityAcc map[string]float64 `json:"acc_modality"`
 	ModalityF1  map[string]float64 `json:"f1_modality"`
+	// Skipped are the samples EvalOptions.SkipBad left out of the pass.
+	Skipped []SkippedSample `json:"skipped,omitempty"`
+}
+
+// EvalOptions configure an evaluation pass.
+type EvalOptions struct {
+	// SkipBad leaves samples that fail to read out of the metrics, listing
+	// them in SplitMetrics.Skipped, instead of stopping.
+	SkipBad bool
 }
 
 // Imbalance is the masked-modality Shapley analysis (spec rule 3, §5).
@@ -48,7 +57,7 @@ type Imbalance struct {
 // Evaluate runs a predictor over every sample of a split (the last batch is
 // padded and the padding ignored).
 func Evaluate(p Predictor, split datasets.Split, spec datasets.Spec, keep []float32) (SplitMetrics, error) {
-	e, err := newEvaluator(p, split, spec)
+	e, err := newEvaluator(p, split, spec, EvalOptions{})
 	if err != nil {
 		return SplitMetrics{}, err
 	}
@@ -72,8 +81,8 @@ type evaluator struct {
 	order  []int
 }
 
-func newEvaluator(p Predictor, split datasets.Split, spec datasets.Spec) (*evaluator, error) {
-	loader, err := datasets.NewLoader(split, spec, datasets.LoaderOptions{BatchSize: p.Batch().Size, Workers: goruntime.NumCPU()})
+func newEvaluator(p Predictor, split datasets.Split, spec datasets.Spec, opt EvalOptions) (*evaluator, error) {
+	loader, err := datasets.NewLoader(split, spec, datasets.LoaderOptions{BatchSize: p.Batch().Size, Workers: goruntime.NumCPU(), SkipBad: opt.SkipBad})
 	if err != nil {
 		return nil, err
 	}
@@ -151,6 +160,7 @@ func (e *evaluator) masks(masks [][]float32) ([]SplitMetrics, error) {
 			r.ModalityAcc[m] = c.Accuracy()
 			r.ModalityF1[m] = c.MacroF1()
 		}
+		r.Skipped = skippedSamples(batches.Skipped())
 		if math.IsNaN(r.Loss) || math.IsInf(r.Loss, 0) {
 			return nil, fmt.Errorf("evaluation on %s gave a non-finite loss (%v): the model produced NaN or Inf logits", spec.Name, r.Loss)
 		}
@@ -200,8 +210,8 @@ func CoalitionName(mods []string, mask int) string {
 // (2ⁿ passes over one read of the split, v(∅) included as measured), then
 // the Shapley values and I. It also returns the metrics with every modality
 // kept, the subset pass that a plain evaluation would repeat.
-func MeasureImbalance(p Predictor, split datasets.Split, spec datasets.Spec) (SplitMetrics, Imbalance, error) {
-	e, err := newEvaluator(p, split, spec)
+func MeasureImbalance(p Predictor, split datasets.Split, spec datasets.Spec, opt EvalOptions) (SplitMetrics, Imbalance, error) {
+	e, err := newEvaluator(p, split, spec, opt)
 	if err != nil {
 		return SplitMetrics{}, Imbalance{}, err
 	}

@@ -65,16 +65,31 @@ func (t *trainMetrics) add(pr *Program, g string, b *Batch) error {
 	return nil
 }
 
-func (t *trainMetrics) summary() map[string]float64 {
-	out := map[string]float64{"acc": t.fused.Accuracy(), "f1": t.fused.MacroF1()}
+// summary is the epoch's training metrics, named as evaluation's, with
+// the samples the loader skipped.
+func (t *trainMetrics) summary(skipped []SkippedSample) SplitMetrics {
+	out := SplitMetrics{Samples: int(t.fused.Total()), Acc: t.fused.Accuracy(), F1: t.fused.MacroF1(),
+		ModalityAcc: map[string]float64{}, ModalityF1: map[string]float64{}, Skipped: skipped}
 	if t.steps > 0 {
-		out["loss"] = t.loss / float64(t.steps)
+		out.Loss = t.loss / float64(t.steps)
 	}
 	for m, c := range t.uni {
-		out["acc_"+m] = c.Accuracy()
-		out["f1_"+m] = c.MacroF1()
+		out.ModalityAcc[m] = c.Accuracy()
+		out.ModalityF1[m] = c.MacroF1()
 	}
 	return out
+}
+
+// addScalars adds the metrics to TensorBoard tags under prefix ("val/"):
+// loss, acc, f1, acc_MODALITY, f1_MODALITY.
+func (s SplitMetrics) addScalars(prefix string, out map[string]float64) {
+	out[prefix+"loss"], out[prefix+"acc"], out[prefix+"f1"] = s.Loss, s.Acc, s.F1
+	for m, v := range s.ModalityAcc {
+		out[prefix+"acc_"+m] = v
+	}
+	for m, v := range s.ModalityF1 {
+		out[prefix+"f1_"+m] = v
+	}
 }
 
 func (t *trainMetrics) methodMeans() map[string]float64 {

@@ -4,12 +4,15 @@ import (
 	"encoding/json"
 	"fmt"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 
 	"google.golang.org/protobuf/proto"
 
+	"bmc/datasets"
 	"bmc/graph/onnxpb"
+	"bmc/internal/machine"
 )
 
 // ExportedModel is a model.onnx written by Export, loaded in ONNX Runtime,
@@ -19,11 +22,14 @@ type ExportedModel struct {
 	Meta       map[string]string
 	modalities []string
 	classes    int
-	sess       *Session
-	batch      *Batch
-	keep       *Tensor
-	fused      *Tensor
-	uni        map[string]*Tensor
+	// inputs are the modality inputs' sample shapes (no batch axis) and
+	// element types, as the file declares them.
+	inputs map[string]datasets.Modality
+	sess   *Session
+	batch  *Batch
+	keep   *Tensor
+	fused  *Tensor
+	uni    map[string]*Tensor
 }
 
 // OpenModel loads model.onnx and allocates tensors for batches of the given size.
@@ -36,7 +42,7 @@ func OpenModel(path string, batch int, opt Options) (*ExportedModel, error) {
 	if err := proto.Unmarshal(data, mp); err != nil {
 		return nil, fmt.Errorf("%s is not an ONNX model: %w", path, err)
 	}
-	m := &ExportedModel{Path: path, Meta: map[string]string{}, uni: map[string]*Tensor{}}
+	m := &ExportedModel{Path: path, Meta: map[string]string{}, uni: map[string]*Tensor{}, inputs: map[string]datasets.Modality{}}
 	for _, e := range mp.GetMetadataProps() {
 		m.Meta[e.GetKey()] = e.GetValue()
 	}
@@ -59,6 +65,19 @@ func OpenModel(path string, batch int, opt Options) (*ExportedModel, error) {
 		shapes[vi.GetName()] = shape
 		ints[vi.GetName()] = tt.GetElemType() == int32(onnxpb.TensorProto_INT64)
 	}
+	var perSample float64 // bytes of one row of every tensor allocated below
+	for _, mod := range m.modalities {
+		n := 1.0
+		for i, d := range shapes[mod] {
+			if i > 0 { // past the batch axis
+				n *= float64(d)
+			}
+		}
+		perSample += 8*n + 4*float64(m.classes)
+	}
+	if err := machine.CheckMemory(fmt.Sprintf("%s in batches of %d", path, batch), float64(batch)*(perSample+8+4*float64(m.classes))); err != nil {
+		return nil, err
+	}
 	ok = false
 	defer func() {
 		if !ok {
@@ -73,6 +92,7 @@ func OpenModel(path string, batch int, opt Options) (*ExportedModel, error) {
 		if !found || len(shape) < 2 {
 			return nil, fmt.Errorf("%s: no input %q of rank ≥ 2", path, mod)
 		}
+		m.inputs[mod] = datasets.Modality{Name: mod, Shape: slices.Clone(shape[1:]), Int: ints[mod]}
 		shape[0] = int64(batch)
 		newTensor := NewFloat32
 		if ints[mod] {

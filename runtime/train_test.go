@@ -74,7 +74,7 @@ func TestTrainWritesARunDirectory(t *testing.T) {
 		t.Fatalf("log has %d lines, want one per epoch (3)", len(lines))
 	}
 	for i, l := range lines {
-		if l.Epoch != i || l.Val.Samples != 128 || l.Train["loss"] <= 0 || l.FLOPs <= 0 {
+		if l.Epoch != i || l.Val.Samples != 128 || l.Train.Loss <= 0 || l.FLOPs <= 0 {
 			t.Errorf("epoch line %d is incomplete: %+v", i, l)
 		}
 		if l.Val.ModalityAcc["audio"] == 0 && l.Val.ModalityAcc["visual"] == 0 {
@@ -95,7 +95,7 @@ func TestTrainWritesARunDirectory(t *testing.T) {
 	}
 	for i, l := range lines {
 		ev := events[i+1]
-		if ev.Step != int64(i) || ev.Scalars["val/acc"] != float32(l.Val.Acc) || ev.Scalars["train/loss"] != float32(l.Train["loss"]) ||
+		if ev.Step != int64(i) || ev.Scalars["val/acc"] != float32(l.Val.Acc) || ev.Scalars["train/loss"] != float32(l.Train.Loss) ||
 			ev.Scalars["val/acc_visual"] != float32(l.Val.ModalityAcc["visual"]) || ev.Scalars["lr"] != float32(l.LR) {
 			t.Errorf("event %d %v does not match log line %+v", i, ev.Scalars, l)
 		}
@@ -145,7 +145,7 @@ func TestExportedModelMatchesTrainerEvaluation(t *testing.T) {
 			t.Errorf("%s accuracy: model.onnx %v, trainer %v", mod, got.ModalityAcc[mod], acc)
 		}
 	}
-	all, imb, err := runtime.MeasureImbalance(m, test, d.Spec())
+	all, imb, err := runtime.MeasureImbalance(m, test, d.Spec(), runtime.EvalOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -298,8 +298,8 @@ func TestUnreadableSampleStopsOrIsSkipped(t *testing.T) {
 		if err := json.Unmarshal([]byte(line), &l); err != nil {
 			t.Fatal(err)
 		}
-		if len(l.Skipped) != 1 || l.Skipped[0].Index != 17 || !strings.Contains(l.Skipped[0].Error, "clip_17.npy is truncated") {
-			t.Errorf("epoch %d: skipped %+v, want sample 17", i, l.Skipped)
+		if len(l.Train.Skipped) != 1 || l.Train.Skipped[0].Index != 17 || !strings.Contains(l.Train.Skipped[0].Error, "clip_17.npy is truncated") {
+			t.Errorf("epoch %d: skipped %+v, want sample 17", i, l.Train.Skipped)
 		}
 	}
 }

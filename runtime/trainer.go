@@ -51,8 +51,9 @@ type TrainOptions struct {
 	// Workers is the number of goroutines reading training samples
 	// (0: one per CPU).
 	Workers int
-	// SkipBad drops training samples that fail to read instead of stopping
-	// the run; each epoch's log line lists them.
+	// SkipBad drops samples that fail to read instead of stopping the run:
+	// each epoch's log line lists the training and validation samples it
+	// dropped, results.json the test samples.
 	SkipBad bool
 	// Profile, when set, has ONNX Runtime write a per-node timing profile of
 	// every graph (Chrome trace JSON, file names starting with Profile) when
@@ -80,40 +81,42 @@ type Result struct {
 	Seconds       float64 `json:"seconds"`
 }
 
-// EpochLog is one line of log.jsonl.
+// EpochLog is one line of log.jsonl. Train and Val have one naming
+// scheme, that of results.json's metrics: train is the epoch's running
+// metrics over the batches it trained on (and the samples --skip-bad
+// dropped), val one pass over the validation split.
 type EpochLog struct {
 	Epoch   int                `json:"epoch"`
 	LR      float64            `json:"lr"`
-	Train   map[string]float64 `json:"train"`
+	Train   SplitMetrics       `json:"train"`
 	Val     SplitMetrics       `json:"val"`
 	Method  map[string]float64 `json:"method,omitempty"`
 	FLOPs   int64              `json:"train_flops_so_far"`
 	Best    bool               `json:"best"`
 	Seconds float64            `json:"seconds"`
-	// Skipped are the training samples --skip-bad dropped this epoch.
-	Skipped []SkippedSample `json:"skipped,omitempty"`
 }
 
-// SkippedSample is a training sample that failed to read.
+// SkippedSample is a sample that failed to read.
 type SkippedSample struct {
 	Index int    `json:"index"`
 	Error string `json:"error"`
 }
 
+// skippedSamples lists what a loader skipped.
+func skippedSamples(in []datasets.SkippedSample) []SkippedSample {
+	var out []SkippedSample
+	for _, s := range in {
+		out = append(out, SkippedSample{Index: s.Index, Error: s.Err.Error()})
+	}
+	return out
+}
+
 // scalars are the line's numbers as TensorBoard tags (train/…, val/…,
 // method/…, lr, train_flops).
 func (l EpochLog) scalars() map[string]float64 {
-	out := map[string]float64{"lr": l.LR, "train_flops": float64(l.FLOPs),
-		"val/loss": l.Val.Loss, "val/acc": l.Val.Acc, "val/f1": l.Val.F1}
-	for k, v := range l.Train {
-		out["train/"+k] = v
-	}
-	for m, v := range l.Val.ModalityAcc {
-		out["val/acc_"+m] = v
-	}
-	for m, v := range l.Val.ModalityF1 {
-		out["val/f1_"+m] = v
-	}
+	out := map[string]float64{"lr": l.LR, "train_flops": float64(l.FLOPs)}
+	l.Train.addScalars("train/", out)
+	l.Val.addScalars("val/", out)
 	for k, v := range l.Method {
 		out["method/"+k] = v
 	}
@@ -125,7 +128,12 @@ func (l EpochLog) scalars() map[string]float64 {
 // by validation accuracy and the last one; then it evaluates the best model
 // on the test split (performance and Shapley imbalance) and exports
 // model.onnx.
-func Train(p *compile.Plan, data datasets.Dataset, sched methods.Schedule, opt TrainOptions) (*Result, error) {
+func Train(p *compile.Plan, data datasets.Dataset, sched methods.Schedule, opt TrainOptions) (res *Result, err error) {
+	dir, err := openRunDir(opt.OutDir, opt.Resume)
+	if err != nil {
+		return nil, err
+	}
+	defer func() { dir.close(err) }()
 	t, err := newTrainer(p, data, sched, opt)
 	if err != nil {
 		return nil, err
@@ -156,12 +164,13 @@ type trainer struct {
 	report     flops.Report
 	logf       *os.File
 	state      RunState
-	bestState  map[string][]float32
 	start      time.Time
 	keepAll    []float32
 	stateShape map[string][]int64
 	tb         *tensorboard.Writer
 	progress   *progress
+	// threads is ONNX Runtime's intra-op thread count.
+	threads int
 	// passLoaders read the splits for the schedule's passes.
 	passLoaders map[passLoaderKey]*datasets.Loader
 }
@@ -171,15 +180,6 @@ func newTrainer(p *compile.Plan, data datasets.Dataset, sched methods.Schedule, 
 	m := &p.Manifest
 	if sched == nil {
 		return nil, errors.New("train: no method schedule given")
-	}
-	if opt.Resume {
-		if err := checkResumable(opt.OutDir); err != nil {
-			return nil, err
-		}
-	} else {
-		if err := prepareRunDir(opt.OutDir); err != nil {
-			return nil, err
-		}
 	}
 	if err := checkDiskSpace(opt.OutDir, runBytes(m), freeBytes); err != nil {
 		return nil, err
@@ -219,6 +219,7 @@ func newTrainer(p *compile.Plan, data datasets.Dataset, sched methods.Schedule, 
 	if opt.Threads > 0 {
 		threads = opt.Threads
 	}
+	t.threads = threads
 	if t.pr, err = Load(p, Options{Threads: threads, Profile: opt.Profile}); err != nil {
 		return nil, err
 	}
@@ -236,7 +237,7 @@ func newTrainer(p *compile.Plan, data datasets.Dataset, sched methods.Schedule, 
 		t.close()
 		return nil, err
 	}
-	if t.valEval, err = newEvaluator(t.pr.Predictor(), t.val, t.spec); err != nil {
+	if t.valEval, err = newEvaluator(t.pr.Predictor(), t.val, t.spec, EvalOptions{SkipBad: opt.SkipBad}); err != nil {
 		t.close()
 		return nil, err
 	}
@@ -294,15 +295,13 @@ func (t *trainer) epoch(epoch int) error {
 		return fmt.Errorf("epoch %d: validation: %w", epoch, err)
 	}
 	t.state.GraphRuns = t.pr.Runs()
-	line := EpochLog{Epoch: epoch, LR: lr, Train: tm.summary(), Val: val, Method: tm.methodMeans(),
-		FLOPs: t.flopsSoFar(), Skipped: skipped}
-	t.state.Epoch, t.state.GlobalStep = epoch, run.global
-	snap := t.pr.snapshot()
+	line := EpochLog{Epoch: epoch, LR: lr, Train: tm.summary(skipped), Val: val, Method: tm.methodMeans(),
+		FLOPs: t.flopsSoFar()}
+	t.state.Epoch, t.state.GlobalStep, t.state.Seconds = epoch, run.global, time.Since(t.start).Seconds()
 	if val.Acc > t.state.BestAcc {
 		t.state.BestAcc, t.state.BestEpoch = val.Acc, epoch
 		line.Best = true
-		t.bestState = snap
-		if err := t.writeCheckpoint(BestCheckpoint, snap); err != nil {
+		if err := t.writeCheckpoint(BestCheckpoint); err != nil {
 			return err
 		}
 	}
@@ -318,7 +317,7 @@ func (t *trainer) epoch(epoch int) error {
 		return err
 	}
 	// The last checkpoint, with the run state in its metadata, commits the epoch.
-	if err := t.writeCheckpoint(LastCheckpoint, snap); err != nil {
+	if err := t.writeCheckpoint(LastCheckpoint); err != nil {
 		return err
 	}
 	if err := writeJSON(filepath.Join(t.opt.OutDir, RunStateFile), t.state); err != nil {
@@ -328,8 +327,8 @@ func (t *trainer) epoch(epoch int) error {
 	if line.Best {
 		mark = "  *best"
 	}
-	t.progress.epoch(fmt.Sprintf("epoch %3d  lr %.4g  train loss %.4f acc %.4f  val acc %.4f f1 %.4f%s",
-		epoch, lr, line.Train["loss"], line.Train["acc"], val.Acc, val.F1, mark))
+	t.progress.epoch(epoch, m.Train.Epochs, fmt.Sprintf("lr %.4g  train loss %.4f acc %.4f  val acc %.4f f1 %.4f%s",
+		lr, line.Train.Loss, line.Train.Acc, val.Acc, val.F1, mark))
 	return nil
 }
 
@@ -427,13 +426,7 @@ func (t *trainer) trainPhase(epoch int, lr float64, ph methods.Phase, tm *trainM
 		return nil, err
 	}
 	defer batches.Close()
-	skipped := func() []SkippedSample {
-		var out []SkippedSample
-		for _, s := range batches.Skipped() {
-			out = append(out, SkippedSample{Index: s.Index, Error: s.Err.Error()})
-		}
-		return out
-	}
+	skipped := func() []SkippedSample { return skippedSamples(batches.Skipped()) }
 	for ; ; run.step++ {
 		at := fmt.Sprintf("epoch %d step %d", epoch, run.step)
 		hb, err := batches.Next()
@@ -448,35 +441,46 @@ func (t *trainer) trainPhase(epoch int, lr float64, ph methods.Phase, tm *trainM
 		if err != nil {
 			return skipped(), fmt.Errorf("%s: %w", at, err)
 		}
-		if err := t.setOptimizerInputs(lr, run.global+1); err != nil {
+		if err := t.step(lr, ph.Graphs, tm, at); err != nil {
 			return skipped(), err
 		}
-		run.inStep = true
-		if err := t.sched.BeforeStep(run); err != nil {
-			return skipped(), fmt.Errorf("%s: method schedule: %w", at, err)
-		}
-		t.pr.SetRandomStream("")
-		t.pr.SetStep(uint64(run.global))
-		for _, g := range ph.Graphs {
-			if err := t.pr.Run(g); err != nil {
-				return skipped(), fmt.Errorf("%s: %w", at, err)
-			}
-			if err := tm.add(t.pr, g, t.batch); err != nil {
-				// Name the tensor that went bad, when one did.
-				if ferr := t.checkFinite(at); ferr != nil {
-					return skipped(), fmt.Errorf("%w (%v)", ferr, err)
-				}
-				return skipped(), fmt.Errorf("%s: %w; the run stops and its last good checkpoint is kept", at, err)
-			}
-		}
-		if err := t.sched.AfterStep(run); err != nil {
-			return skipped(), fmt.Errorf("%s: method schedule: %w", at, err)
-		}
-		run.inStep = false
-		run.global++
 		t.progress.step(epoch, m.Train.Epochs, run.step, run.stepsPerEpoch, tm.lastLoss)
 	}
 	return skipped(), nil
+}
+
+// step runs one training step on the batch in place: the optimizer's
+// inputs, the schedule's BeforeStep, the graphs in order, their metrics,
+// AfterStep. at names the step in errors.
+func (t *trainer) step(lr float64, graphs []string, tm *trainMetrics, at string) error {
+	run := t.run
+	if err := t.setOptimizerInputs(lr, run.global+1); err != nil {
+		return err
+	}
+	run.inStep = true
+	defer func() { run.inStep = false }()
+	if err := t.sched.BeforeStep(run); err != nil {
+		return fmt.Errorf("%s: method schedule: %w", at, err)
+	}
+	t.pr.SetRandomStream("")
+	t.pr.SetStep(uint64(run.global))
+	for _, g := range graphs {
+		if err := t.pr.Run(g); err != nil {
+			return fmt.Errorf("%s: %w", at, err)
+		}
+		if err := tm.add(t.pr, g, t.batch); err != nil {
+			// Name the tensor that went bad, when one did.
+			if ferr := t.checkFinite(at); ferr != nil {
+				return fmt.Errorf("%w (%v)", ferr, err)
+			}
+			return fmt.Errorf("%s: %w; the run stops and its last good checkpoint is kept", at, err)
+		}
+	}
+	if err := t.sched.AfterStep(run); err != nil {
+		return fmt.Errorf("%s: method schedule: %w", at, err)
+	}
+	run.global++
+	return nil
 }
 
 // setOptimizerInputs sets the optimizer's runtime inputs (learning rate,
@@ -492,10 +496,11 @@ func (t *trainer) setOptimizerInputs(lr float64, step int64) error {
 	return nil
 }
 
-// flopsSoFar is the cost of every graph run the training has made: the
-// tally of runs times each graph's static count.
+// flopsSoFar is the cost of every graph run the training has made (the
+// tally of runs times each graph's static count), plus the trainings the
+// run builds on (its teachers').
 func (t *trainer) flopsSoFar() int64 {
-	var total int64
+	total := t.report.Prior.Total
 	for g, n := range t.pr.Runs() {
 		total += n * t.report.PerGraph[g]
 	}
@@ -529,22 +534,23 @@ func (t *trainer) checkFinite(at string) error {
 // writes results.json.
 func (t *trainer) finish() (*Result, error) {
 	m := &t.plan.Manifest
-	if t.bestState == nil {
-		return nil, fmt.Errorf("run %s has no best checkpoint to evaluate", t.opt.OutDir)
+	bestPath := filepath.Join(t.opt.OutDir, BestCheckpoint)
+	best, _, err := readCheckpointState(bestPath)
+	if err != nil {
+		return nil, fmt.Errorf("run %s has no best checkpoint to evaluate: %w", t.opt.OutDir, err)
 	}
-	if err := t.pr.SetState(t.bestState); err != nil {
-		return nil, err
+	if err := t.pr.SetState(best); err != nil {
+		return nil, fmt.Errorf("%s: %w", bestPath, err)
 	}
 	res := &Result{Method: m.Method, Hyper: m.Hyper, Dataset: t.spec.Name, Protocol: m.Train.Protocol, Epochs: m.Train.Epochs,
 		BestEpoch: t.state.BestEpoch, TrainingFLOPs: t.flopsSoFar(), PlannedFLOPs: t.report.Training.Total}
-	var err error
 	if res.Validation, err = t.valEval.evaluate(t.keepAll); err != nil {
 		return nil, err
 	}
-	if res.Test, res.Imbalance, err = MeasureImbalance(t.pr.Predictor(), t.test, t.spec); err != nil {
+	if res.Test, res.Imbalance, err = MeasureImbalance(t.pr.Predictor(), t.test, t.spec, EvalOptions{SkipBad: t.opt.SkipBad}); err != nil {
 		return nil, err
 	}
-	if err := Export(t.plan, t.bestState, filepath.Join(t.opt.OutDir, ModelFile)); err != nil {
+	if err := Export(t.plan, best, filepath.Join(t.opt.OutDir, ModelFile)); err != nil {
 		return nil, err
 	}
 	res.Seconds = time.Since(t.start).Seconds()

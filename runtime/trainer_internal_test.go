@@ -66,19 +66,34 @@ func TestProgressOnATerminalShowsRateAndETA(t *testing.T) {
 	var buf strings.Builder
 	p := &progress{w: &buf, live: true, start: time.Now().Add(-time.Second), stepsTotal: 100}
 	p.step(0, 3, 9, 31, 0.25)
-	p.epoch("epoch   0  done")
+	p.epoch(0, 3, "done")
 	out := buf.String()
-	for _, want := range []string{"\r", "epoch 1/3", "step 10/31", "steps/s", "ETA", "loss 0.2500", "epoch   0  done\n"} {
+	for _, want := range []string{"\r", "epoch 1/3", "step 10/31", "steps/s", "ETA", "loss 0.2500", "epoch 1/3  done\n"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("progress output %q lacks %q", out, want)
 		}
 	}
-	buf.Reset()
+}
+
+// Elsewhere than on a terminal (nohup, Slurm logs), a plain status line
+// with steps/s and ETA comes every plainEvery, numbered as the epoch lines.
+func TestProgressElsewherePrintsPlainStatusLines(t *testing.T) {
+	var buf strings.Builder
 	plain := newProgress(&buf, 100)
+	if plain.live || plain.every != plainEvery {
+		t.Fatalf("a strings.Builder is taken for a terminal: %+v", plain)
+	}
 	plain.step(0, 3, 9, 31, 0.25)
-	plain.epoch("epoch   0  done")
-	if buf.String() != "epoch   0  done\n" {
-		t.Errorf("not a terminal: %q, want only the epoch line", buf.String())
+	plain.epoch(0, 3, "done")
+	if buf.String() != "epoch 1/3  done\n" {
+		t.Errorf("within %v: %q, want only the epoch line", plainEvery, buf.String())
+	}
+	buf.Reset()
+	plain.last = time.Now().Add(-plainEvery) // the next line is due
+	plain.step(1, 3, 4, 31, 0.5)
+	out := buf.String()
+	if !strings.HasPrefix(out, "epoch 2/3  step 5/31  ") || !strings.Contains(out, "steps/s  ETA ") || !strings.HasSuffix(out, "loss 0.5000\n") || strings.Contains(out, "\r") {
+		t.Errorf("a due status line: %q", out)
 	}
 }
 

@@ -30,6 +30,7 @@ import (
 	"slices"
 	"strconv"
 	"unicode/utf8"
+	"unsafe"
 )
 
 // DType is the element type of a stored tensor, spelled as in the header.
@@ -87,6 +88,24 @@ func Float32s(shape []int64, v []float32) Tensor {
 		binary.LittleEndian.PutUint32(data[4*i:], math.Float32bits(x))
 	}
 	return Tensor{DType: F32, Shape: slices.Clone(shape), Data: data}
+}
+
+// Float32sView is Float32s without the copy on little-endian machines: the
+// tensor's data is v's memory, so v must not change until the tensor has
+// been written. Checkpoints of large states use it.
+func Float32sView(shape []int64, v []float32) Tensor {
+	if len(v) == 0 || !littleEndian() {
+		return Float32s(shape, v)
+	}
+	data := unsafe.Slice((*byte)(unsafe.Pointer(&v[0])), 4*len(v))
+	return Tensor{DType: F32, Shape: slices.Clone(shape), Data: data}
+}
+
+// littleEndian reports whether the machine stores the low byte first, the
+// order safetensors files use.
+func littleEndian() bool {
+	one := uint16(1)
+	return *(*byte)(unsafe.Pointer(&one)) == 1
 }
 
 // Int64s returns an I64 tensor of the given shape holding v, encoded

@@ -12,12 +12,13 @@ import (
 	"bmc/experiment"
 	"bmc/flops"
 	"bmc/graph/nn"
+	"bmc/runtime"
 )
 
 // experimentFlags are the flags that describe what to compile.
 type experimentFlags struct {
 	method, dataset, dataRoot, protocol, preset, config, optimizer string
-	hp, data, encoders, pretrained                                 []string
+	hp, data, encoders, pretrained, teachers                       []string
 	allowMissing                                                   bool
 	epochs, batch, evalBatch, stepSize, threads                    int
 	lr, momentum, weightDecay, gamma, beta1, beta2, eps            float64
@@ -40,8 +41,9 @@ func (e *experimentFlags) register(fs *pflag.FlagSet) {
 	fs.Float64Var(&e.eps, "eps", 0, "AdamW ε (default: preset)")
 	fs.StringArrayVar(&e.encoders, "encoder", nil, "encoder of every modality (SPEC) or of one (MODALITY=SPEC), repeatable; SPEC is KIND[:ITEM,…] with kinds "+strings.Join(nn.EncoderKinds(), ", ")+", e.g. mlp:64,32 or resnet18 or transformer:layers=1 (default: the dataset's)")
 	fs.StringArrayVar(&e.pretrained, "pretrained", nil, "MODALITY=FILE: load the encoder's weights from a .safetensors file or an .onnx file's initializers, by PyTorch state_dict key (repeatable)")
+	fs.StringArrayVar(&e.teachers, "teacher", nil, "MODALITY=RUN_DIR: a finished unimodal run whose encoder a distillation method (umt) reads as that modality's teacher (repeatable; bmc train without it trains the teachers first)")
 	fs.BoolVar(&e.allowMissing, "allow-missing", false, "with --pretrained: keep the initial values of tensors the file lacks or holds with another shape, instead of failing")
-	fs.IntVar(&e.epochs, "epochs", 0, "epochs (default: the dataset preset)")
+	fs.IntVar(&e.epochs, "epochs", 0, "epochs, ≥ 1 (default: the dataset preset)")
 	fs.IntVar(&e.batch, "batch-size", 0, "training batch size (default: preset)")
 	fs.IntVar(&e.evalBatch, "eval-batch-size", 0, "evaluation batch size (default: preset)")
 	fs.Float64Var(&e.lr, "lr", 0, "learning rate (default: preset)")
@@ -72,6 +74,18 @@ func (e *experimentFlags) request(fs *pflag.FlagSet) (experiment.Request, error)
 	return r, nil
 }
 
+// checkSettings refuses a training setting given on the command line with
+// a value outside its range (an explicit 0 never means "the preset's").
+func checkSettings(fs *pflag.FlagSet) error {
+	var err error
+	fs.Visit(func(f *pflag.Flag) {
+		if err == nil {
+			err = experiment.CheckFlag(f.Name, f.Value.String())
+		}
+	})
+	return err
+}
+
 // flagRequest is the request the flags alone make.
 func (e *experimentFlags) flagRequest(fs *pflag.FlagSet) (experiment.Request, error) {
 	hp, err := experiment.ParseKeyValues("hp", e.hp)
@@ -86,18 +100,15 @@ func (e *experimentFlags) flagRequest(fs *pflag.FlagSet) (experiment.Request, er
 		Train: experiment.Overrides{Epochs: e.epochs, BatchSize: e.batch, EvalBatchSize: e.evalBatch, StepSize: e.stepSize, Threads: e.threads,
 			LR: e.lr, Momentum: e.momentum, WeightDecay: e.weightDecay, Gamma: e.gamma, Beta1: e.beta1, Beta2: e.beta2, Eps: e.eps,
 			Protocol: e.protocol, Optimizer: e.optimizer,
-			MomentumSet: fs.Changed("momentum"), WeightDecaySet: fs.Changed("weight-decay")}}
-	for _, item := range e.pretrained {
-		mod, path, ok := strings.Cut(item, "=")
-		if !ok || mod == "" || path == "" {
-			return r, fmt.Errorf("--pretrained %q: want MODALITY=FILE", item)
-		}
-		if r.Pretrained == nil {
-			r.Pretrained = map[string]string{}
-		}
-		r.Pretrained[mod] = path
+			MomentumSet: fs.Changed("momentum"), WeightDecaySet: fs.Changed("weight-decay"),
+			Beta1Set: fs.Changed("beta1"), Beta2Set: fs.Changed("beta2"), ThreadsSet: fs.Changed("threads")}}
+	if r.Pretrained, err = modalityPaths("pretrained", "FILE", e.pretrained); err != nil {
+		return r, err
 	}
 	r.AllowMissing = e.allowMissing
+	if r.Teachers, err = modalityPaths("teacher", "RUN_DIR", e.teachers); err != nil {
+		return r, err
+	}
 	for _, item := range e.encoders {
 		mod, spec := experiment.ParseEncoderFlag(item)
 		if mod == "" {
@@ -118,12 +129,35 @@ func (e *experimentFlags) flagRequest(fs *pflag.FlagSet) (experiment.Request, er
 	return r, nil
 }
 
+// modalityPaths reads repeated --flag MODALITY=PATH values.
+func modalityPaths(flag, what string, items []string) (map[string]string, error) {
+	var out map[string]string
+	for _, item := range items {
+		mod, path, ok := strings.Cut(item, "=")
+		if !ok || mod == "" || path == "" {
+			return nil, fmt.Errorf("--%s %q: want MODALITY=%s", flag, item, what)
+		}
+		if prev, dup := out[mod]; dup {
+			return nil, fmt.Errorf("--%s %s is given twice (%s and %s)", flag, mod, prev, path)
+		}
+		if out == nil {
+			out = map[string]string{}
+		}
+		out[mod] = path
+	}
+	return out, nil
+}
+
 func runCompile(args []string, stdout io.Writer) error {
 	fs := flagSet("compile", stdout)
 	var ef experimentFlags
 	ef.register(fs)
 	out := fs.StringP("out", "o", "", "plan directory to write (required)")
+	force := fs.Bool("force", false, "replace the plan already in the -o folder")
 	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if err := checkSettings(fs); err != nil {
 		return err
 	}
 	if fs.NArg() > 0 {
@@ -132,12 +166,18 @@ func runCompile(args []string, stdout io.Writer) error {
 	if *out == "" {
 		return fmt.Errorf("-o PLAN_DIR is required")
 	}
+	if err := checkCompileDir(*out, *force); err != nil {
+		return err
+	}
 	req, err := ef.request(fs)
 	if err != nil {
 		return err
 	}
-	plan, _, err := experiment.Compile(req)
+	plan, _, err := experiment.CompileWith(req, runtime.ReadFinishedRun)
 	if err != nil {
+		return err
+	}
+	if err := removeOldPlan(*out); err != nil {
 		return err
 	}
 	if err := plan.Save(*out); err != nil {

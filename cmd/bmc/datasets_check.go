@@ -11,6 +11,7 @@ import (
 
 	"bmc/datasets"
 	"bmc/experiment"
+	"bmc/internal/machine"
 )
 
 // runDatasetsCheck is `bmc datasets check`: open a dataset from disk, read
@@ -24,6 +25,9 @@ func runDatasetsCheck(args []string, stdout io.Writer) error {
 	allowDropped := fs.Bool("allow-dropped", false, "exit 0 when the only problems are rows dropped for missing files")
 	asJSON := fs.Bool("json", false, "print the report as JSON")
 	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if err := machine.CheckThreads("--workers", *workers, false); err != nil {
 		return err
 	}
 	if *name == "" {

@@ -4,16 +4,17 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"maps"
 	"os"
 	"path/filepath"
 	"sort"
 	"strings"
 	"text/tabwriter"
 
-	"bmc/compile"
 	"bmc/datasets"
 	"bmc/experiment"
 	"bmc/internal/atomicfile"
+	"bmc/internal/machine"
 	"bmc/runtime"
 )
 
@@ -36,6 +37,7 @@ func runEval(args []string, stdout io.Writer) error {
 	batch := fs.Int("batch-size", 256, "model.onnx: evaluation batch size")
 	threads := fs.Int("threads", 0, "ONNX Runtime threads (0: ORT's default)")
 	asJSON := fs.Bool("json", false, "print the report as JSON")
+	skipBad := fs.Bool("skip-bad", false, "leave samples that fail to read out of the metrics (listed in the report) instead of stopping")
 	out := fs.StringP("out", "o", "", "also write the report as JSON to this file")
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -44,6 +46,17 @@ func runEval(args []string, stdout io.Writer) error {
 		return fmt.Errorf("eval takes one run directory or model.onnx")
 	}
 	src := fs.Arg(0)
+	if *batch < 1 || *batch > 1<<24 {
+		return fmt.Errorf("--batch-size %d: want an integer from 1 to %d", *batch, 1<<24)
+	}
+	if err := machine.CheckThreads("--threads", *threads, true); err != nil {
+		return err
+	}
+	if *out != "" {
+		if err := refuseOwnFile("-o", *out, src); err != nil {
+			return err
+		}
+	}
 	var pred runtime.Predictor
 	var data datasets.Dataset
 	if strings.HasSuffix(src, ".onnx") {
@@ -52,20 +65,7 @@ func runEval(args []string, stdout io.Writer) error {
 			return err
 		}
 		defer m.Close()
-		name := *dataset
-		if name == "" {
-			name = m.Meta["bmc.dataset"]
-		}
-		params, err := m.DatasetParams()
-		if err != nil {
-			return err
-		}
-		if len(*dataKV) > 0 {
-			if params, err = experiment.ParseKeyValues("data", *dataKV); err != nil {
-				return err
-			}
-		}
-		if data, err = datasets.Open(name, datasets.Options{Root: *dataRoot, Params: params}); err != nil {
+		if data, err = modelData(m, *dataset, *dataKV, datasets.Options{Root: *dataRoot, SkipBad: *skipBad}); err != nil {
 			return err
 		}
 		pred = m
@@ -73,7 +73,7 @@ func runEval(args []string, stdout io.Writer) error {
 		if *dataset != "" || len(*dataKV) > 0 {
 			return fmt.Errorf("--dataset and --data apply to model.onnx; a run directory evaluates on its own dataset")
 		}
-		pr, d, err := loadRun(src, *checkpoint, *dataRoot, *threads)
+		pr, d, err := loadRun(src, *checkpoint, *dataRoot, *threads, *skipBad)
 		if err != nil {
 			return err
 		}
@@ -85,7 +85,7 @@ func runEval(args []string, stdout io.Writer) error {
 		return err
 	}
 	rep := evalReport{Source: src, Dataset: data.Spec().Name, Split: *split}
-	if rep.Metrics, rep.Imbalance, err = runtime.MeasureImbalance(pred, sp, data.Spec()); err != nil {
+	if rep.Metrics, rep.Imbalance, err = runtime.MeasureImbalance(pred, sp, data.Spec(), runtime.EvalOptions{SkipBad: *skipBad}); err != nil {
 		return err
 	}
 	if *out != "" {
@@ -104,6 +104,9 @@ func runEval(args []string, stdout io.Writer) error {
 	}
 	fmt.Fprintf(stdout, "%s on %s/%s (%d samples)\n", src, rep.Dataset, rep.Split, rep.Metrics.Samples)
 	fmt.Fprintf(stdout, "  acc %.4f  macro-F1 %.4f  loss %.4f\n", rep.Metrics.Acc, rep.Metrics.F1, rep.Metrics.Loss)
+	if s := rep.Metrics.Skipped; len(s) > 0 {
+		fmt.Fprintf(stdout, "  %d unreadable samples left out (the first: sample %d: %s; --json lists them)\n", len(s), s[0].Index, s[0].Error)
+	}
 	for _, m := range pred.Modalities() {
 		fmt.Fprintf(stdout, "  %-8s acc %.4f  F1 %.4f  Shapley %.4f\n", m, rep.Metrics.ModalityAcc[m], rep.Metrics.ModalityF1[m], rep.Imbalance.Shapley[m])
 	}
@@ -122,8 +125,53 @@ func runEval(args []string, stdout io.Writer) error {
 	return nil
 }
 
+// modelData opens the dataset an exported model is evaluated on: the one
+// it was trained on with the parameters it was trained with, unless
+// --dataset names another (which starts from that dataset's defaults);
+// --data overrides the named parameters only. The data must match the
+// model's inputs and classes.
+func modelData(m *runtime.ExportedModel, dataset string, dataKV []string, opt datasets.Options) (datasets.Dataset, error) {
+	trained := m.Meta["bmc.dataset"]
+	name := dataset
+	if name == "" {
+		name = trained
+	}
+	if name == "" {
+		return nil, fmt.Errorf("%s does not record the dataset it was trained on: give --dataset", m.Path)
+	}
+	params := map[string]string{}
+	if name == trained {
+		var err error
+		if params, err = m.DatasetParams(); err != nil {
+			return nil, err
+		}
+	}
+	given, err := experiment.ParseKeyValues("data", dataKV)
+	if err != nil {
+		return nil, err
+	}
+	maps.Copy(params, given)
+	opt.Params = params
+	data, err := datasets.Open(name, opt)
+	if err != nil {
+		return nil, err
+	}
+	if err := m.CheckData(data.Spec()); err != nil {
+		how := "its defaults"
+		if tp, perr := m.DatasetParams(); perr == nil && len(tp) > 0 {
+			var kv []string
+			for _, k := range sortedKeys(tp) {
+				kv = append(kv, k+"="+tp[k])
+			}
+			how = "--data " + strings.Join(kv, ",")
+		}
+		return nil, fmt.Errorf("%w; the model was trained on %s with %s", err, trained, how)
+	}
+	return data, nil
+}
+
 // loadRun loads a run directory's plan with a checkpoint's state.
-func loadRun(dir, which, dataRoot string, threads int) (*runtime.Program, datasets.Dataset, error) {
+func loadRun(dir, which, dataRoot string, threads int, skipBad bool) (*runtime.Program, datasets.Dataset, error) {
 	var file string
 	switch which {
 	case "best":
@@ -133,15 +181,18 @@ func loadRun(dir, which, dataRoot string, threads int) (*runtime.Program, datase
 	default:
 		return nil, nil, fmt.Errorf("--checkpoint %q: want best or last", which)
 	}
-	plan, err := compile.Load(filepath.Join(dir, runtime.PlanDir))
+	plan, err := loadRunPlan(dir)
 	if err != nil {
-		return nil, nil, fmt.Errorf("%s is not a run directory: %w", dir, err)
+		return nil, nil, err
+	}
+	if !exists(filepath.Join(dir, file)) {
+		return nil, nil, fmt.Errorf("run %s has no %s yet: it was stopped before its first epoch ended (no checkpoint to evaluate)", dir, file)
 	}
 	state, err := runtime.ReadCheckpoint(filepath.Join(dir, file))
 	if err != nil {
 		return nil, nil, err
 	}
-	data, err := experiment.OpenPlanData(plan, dataRoot)
+	data, err := experiment.OpenPlanData(plan, dataRoot, skipBad)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -171,7 +222,10 @@ func runExport(args []string, stdout io.Writer) error {
 	if path == "" {
 		path = filepath.Join(dir, runtime.ModelFile)
 	}
-	pr, _, err := loadRun(dir, *checkpoint, "", 1)
+	if err := checkExportPath(dir, path, *checkpoint); err != nil {
+		return err
+	}
+	pr, _, err := loadRun(dir, *checkpoint, "", 1, false)
 	if err != nil {
 		return err
 	}

@@ -68,6 +68,9 @@ func runFlops(args []string, stdout io.Writer) error {
 	if len(r.Extras) > 0 {
 		row("method extras (whole run)", "", r.MethodExtra)
 	}
+	for _, tc := range r.Teachers {
+		row("teacher "+tc.Modality+": its training (run "+tc.Run+")", "", tc.Training)
+	}
 	row("whole training", "", r.Training)
 	row("final evaluation", "", r.Final)
 	if err := tw.Flush(); err != nil {
@@ -83,27 +86,77 @@ func runMethods(args []string, stdout io.Writer) error {
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
+	switch fs.NArg() {
+	case 0:
+	case 1:
+		return printMethod(stdout, fs.Arg(0))
+	default:
+		return fmt.Errorf("methods takes at most one method name (got %q)", fs.Args())
+	}
 	tw := tabwriter.NewWriter(stdout, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, "method\tname\tcategory\timbalance indicator\tmodalities (paper)\tmodalities (bmc)\tdomains\tper-step cost\tavailable\tdefaults")
+	fmt.Fprintln(tw, "method\tname\tcategory\timbalance indicator\tmodalities\tavailable")
 	for _, info := range methods.All() {
-		paper := "-"
-		if info.PaperModalities > 0 {
-			paper = strconv.Itoa(info.PaperModalities)
-		}
-		var defs []string
-		for _, p := range info.Params {
-			d := p.Default
-			if d == "" {
-				d = "(required)"
-			}
-			defs = append(defs, p.Name+"="+d)
-		}
 		avail := "no"
 		if methods.IsAvailable(info.Name) {
 			avail = "yes"
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%d\t%s\t%s\t%s\t%s\n", info.Name, info.Display, info.Category, info.Indicator, paper,
-			info.MaxModalities, info.Domains, info.Cost, avail, strings.Join(defs, " "))
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%d\t%s\n", info.Name, info.Display, info.Category, info.Indicator, info.MaxModalities, avail)
+	}
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	fmt.Fprintln(stdout, "\nmodalities: the most bmc trains the method with.\nbmc methods NAME lists a method's hyperparameters, defaults, per-step cost and source.")
+	return nil
+}
+
+// printMethod prints one method's taxonomy, cost, source and
+// hyperparameters.
+func printMethod(w io.Writer, name string) error {
+	var info methods.Info
+	found := false
+	for _, i := range methods.All() {
+		if i.Name == name {
+			info, found = i, true
+		}
+	}
+	if !found {
+		var names []string
+		for _, i := range methods.All() {
+			names = append(names, i.Name)
+		}
+		return fmt.Errorf("unknown method %q (methods: %s)", name, strings.Join(names, ", "))
+	}
+	paper := "any"
+	if info.PaperModalities > 0 {
+		paper = strconv.Itoa(info.PaperModalities)
+	}
+	avail := "yes"
+	if !methods.IsAvailable(info.Name) {
+		avail = "no (not built yet)"
+	}
+	fmt.Fprintf(w, "%s — %s\n", info.Name, info.Display)
+	fmt.Fprintf(w, "  category:            %s\n  imbalance indicator: %s\n", info.Category, info.Indicator)
+	fmt.Fprintf(w, "  modalities:          %s in the paper, up to %d in bmc\n  domains:             %s\n", paper, info.MaxModalities, info.Domains)
+	fmt.Fprintf(w, "  per-step cost:       %s\n  available:           %s\n", info.Cost, avail)
+	if info.Citation != "" {
+		fmt.Fprintf(w, "  source:              %s\n", info.Citation)
+	}
+	if len(info.Params) == 0 {
+		fmt.Fprintln(w, "  hyperparameters:     none")
+		return nil
+	}
+	fmt.Fprintln(w, "  hyperparameters (--hp key=value; shown with their defaults):")
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	for _, p := range info.Params {
+		d := p.Default
+		if d == "" {
+			d = "(required)"
+		}
+		kind := p.Kind
+		if len(p.Choices) > 0 {
+			kind = strings.Join(p.Choices, "|")
+		}
+		fmt.Fprintf(tw, "    %s=%s\t%s\t%s\n", p.Name, d, kind, p.Doc)
 	}
 	return tw.Flush()
 }

@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"unicode/utf8"
 
 	"bmc/flops"
 )
@@ -32,6 +33,40 @@ func TestEveryCommandHasHelpWithExamples(t *testing.T) {
 	if err != nil || !strings.Contains(out, "compile") || !strings.Contains(out, "datasets") {
 		t.Errorf("bmc without arguments: %v\n%s", err, out)
 	}
+	// bmc help CMD is CMD --help; a command without flags has no Flags block.
+	for _, c := range commands() {
+		help, err := bmc(t, "help", c.name)
+		own, _ := bmc(t, c.name, "--help")
+		if err != nil || help != own {
+			t.Errorf("bmc help %s differs from bmc %s --help (%v)", c.name, c.name, err)
+		}
+	}
+	for _, name := range []string{"methods", "datasets", "version"} {
+		if out, _ := bmc(t, "help", name); strings.Contains(out, "Flags:") {
+			t.Errorf("bmc help %s shows a Flags block without flags:\n%s", name, out)
+		}
+	}
+	// One convention: every command that writes takes -o/--out for it.
+	for _, name := range []string{"compile", "train", "eval", "export", "prepare"} {
+		if out, _ := bmc(t, "help", name); !strings.Contains(out, "-o, --out") {
+			t.Errorf("bmc %s has no -o/--out", name)
+		}
+	}
+	if _, err := bmc(t, "help", "nope"); err == nil || !strings.Contains(err.Error(), "unknown command") {
+		t.Errorf("bmc help nope: %v", err)
+	}
+	out, err = bmc(t, "version")
+	if err != nil || !strings.Contains(out, "bmc ") || !strings.Contains(out, "ONNX Runtime 1.") {
+		t.Errorf("bmc version: %v\n%s", err, out)
+	}
+	for _, name := range []string{"train", "eval"} {
+		out, _ := bmc(t, "help", name)
+		for _, want := range []string{"v(∅)", "imbalance degree", "Shapley φ_m"} {
+			if !strings.Contains(out, want) {
+				t.Errorf("bmc help %s does not define %s", name, want)
+			}
+		}
+	}
 }
 
 func TestBadInputListsTheValidChoices(t *testing.T) {
@@ -42,7 +77,7 @@ func TestBadInputListsTheValidChoices(t *testing.T) {
 	}{
 		{[]string{"frobnicate"}, []string{"unknown command", "compile", "train", "flops"}},
 		{[]string{"compile", "--method", "nope", "--dataset", "synth-av", "-o", tmp}, []string{"unknown method", "baseline", "agm", "reconboost"}},
-		{[]string{"compile", "--method", "reconboost", "--dataset", "synth-av", "-o", tmp}, []string{"reconboost", "not available", "available: baseline, unimodal, "}},
+		{[]string{"compile", "--method", "reconboost", "--dataset", "synth-av", "-o", tmp}, []string{"reconboost", "not available", "baseline, unimodal"}},
 		{[]string{"compile", "--method", "agm", "--dataset", "nope", "-o", tmp}, []string{"unknown dataset", "synth-av", "cremad"}},
 		{[]string{"compile", "--method", "agm", "--dataset", "cremad", "-o", tmp}, []string{"cremad", "--data-root"}},
 		{[]string{"compile", "--method", "ogm", "--hp", "beta=1", "--dataset", "synth-av", "-o", tmp}, []string{"no hyperparameter \"beta\"", "alpha", "modulation_starts"}},
@@ -52,7 +87,7 @@ func TestBadInputListsTheValidChoices(t *testing.T) {
 		{[]string{"compile", "--method", "agm", "--dataset", "synth-av"}, []string{"-o PLAN_DIR is required"}},
 		{[]string{"train", "--method", "agm", "--dataset", "synth-av"}, []string{"--out RUN_DIR is required"}},
 		{[]string{"flops", filepath.Join(tmp, "missing")}, []string{"not a plan directory", "plan.json"}},
-		{[]string{"eval", filepath.Join(tmp, "missing")}, []string{"not a run directory"}},
+		{[]string{"eval", filepath.Join(tmp, "missing")}, []string{"no run directory"}},
 		{[]string{"compile", "--method", "agm", "--dataset", "synth-av", "--encoder", "cnn:3", "-o", tmp}, []string{"kind \"cnn\"", "linear, mlp"}},
 		{[]string{"train", tmp, "--epochs", "3", "--out", filepath.Join(tmp, "run")}, []string{"--epochs", "compiled"}},
 	}
@@ -80,10 +115,27 @@ func TestMethodsAndDatasetsListings(t *testing.T) {
 			t.Errorf("bmc methods does not list %s", name)
 		}
 	}
-	for _, want := range []string{"Optimization", "Feed-forward", "Objective", "Data", "performance score", "alpha=0.3", "modulation_starts=10"} {
+	for _, want := range []string{"Optimization", "Feed-forward", "Objective", "Data", "performance score", "bmc methods NAME"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("bmc methods lacks %q", want)
 		}
+	}
+	for _, line := range strings.Split(out, "\n") {
+		if n := utf8.RuneCountInString(line); n > 100 {
+			t.Errorf("bmc methods has a line of %d columns, more than a 100-column terminal:\n%s", n, line)
+		}
+	}
+	out, err = bmc(t, "methods", "ogm")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"ogm — OGM", "category:            Optimization", "alpha=0.3", "modulation_starts=10", "OGM_GE|OGM|OGM_GE3", "per-step cost"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("bmc methods ogm lacks %q:\n%s", want, out)
+		}
+	}
+	if _, err := bmc(t, "methods", "nope"); err == nil || !strings.Contains(err.Error(), "baseline, unimodal") {
+		t.Errorf("bmc methods nope: %v", err)
 	}
 	out, err = bmc(t, "datasets")
 	if err != nil {

@@ -6,7 +6,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -51,14 +50,16 @@ func checkMethodRun(t *testing.T, dynamic bool, args ...string) methodRun {
 	if r.Result.TrainingFLOPs <= 0 || (!dynamic && r.Result.TrainingFLOPs != r.Result.PlannedFLOPs) {
 		t.Errorf("training FLOPs %d, the plan predicted %d", r.Result.TrainingFLOPs, r.Result.PlannedFLOPs)
 	}
-	// A run on a dataset on disk is evaluated from the same folder.
+	// A dataset on disk is read from the training run's --data-root.
 	var root []string
-	if i := slices.Index(args, "--data-root"); i >= 0 && i+1 < len(args) {
-		root = args[i : i+2]
+	for i, a := range args {
+		if a == "--data-root" && i+1 < len(args) {
+			root = []string{a, args[i+1]}
+		}
 	}
 	evalJSON := func(src string, extra ...string) evalReport {
 		t.Helper()
-		out, err := bmc(t, slices.Concat([]string{"eval", src, "--json", "--threads", r.Threads}, root, extra)...)
+		out, err := bmc(t, append(append([]string{"eval", src, "--json", "--threads", r.Threads}, root...), extra...)...)
 		if err != nil {
 			t.Fatalf("bmc eval %s: %v", src, err)
 		}
@@ -110,7 +111,33 @@ func checkKillResume(t *testing.T, after int, args ...string) {
 	if out, err := bmc(t, append(base, "--out", whole)...); err != nil {
 		t.Fatalf("uninterrupted run: %v\n%s", err, out)
 	}
-	cmd := exec.Command(os.Args[0], append(base, "--out", killed)...)
+	trainKilled(t, base, killed, runtime.LogFile, after)
+	if out, err := bmc(t, "train", "--resume", killed, "--quiet"); err != nil {
+		t.Fatalf("resume: %v\n%s", err, out)
+	}
+	sameRun(t, whole, killed)
+}
+
+// trainKilled starts `bmc` with args and --out dir, and kills it with
+// SIGKILL once the log file watch (relative to dir) has `after` lines,
+// before the run that writes it finished.
+func trainKilled(t *testing.T, args []string, dir, watch string, after int) {
+	t.Helper()
+	cmd, done := startTraining(t, filepath.Join(dir, watch), after, append(args, "--out", dir)...)
+	if err := cmd.Process.Kill(); err != nil {
+		t.Fatal(err)
+	}
+	<-done
+	if _, err := os.Stat(filepath.Join(dir, filepath.Dir(watch), runtime.ResultsFile)); err == nil {
+		t.Fatalf("the run writing %s finished before it was killed; give it more epochs", watch)
+	}
+}
+
+// startTraining starts this test binary as `bmc` with args and returns once
+// the file watch has n lines, with the process and its exit.
+func startTraining(t *testing.T, watch string, n int, args ...string) (*exec.Cmd, <-chan error) {
+	t.Helper()
+	cmd := exec.Command(os.Args[0], args...)
 	cmd.Env = append(os.Environ(), "BMC_TEST_AS_MAIN=1")
 	var stderr bytes.Buffer
 	cmd.Stderr = &stderr
@@ -119,39 +146,35 @@ func checkKillResume(t *testing.T, after int, args ...string) {
 	}
 	done := make(chan error, 1)
 	go func() { done <- cmd.Wait() }()
-	deadline := time.Now().Add(120 * time.Second)
+	deadline := time.Now().Add(2 * time.Minute)
 	for {
-		data, _ := os.ReadFile(filepath.Join(killed, runtime.LogFile))
-		if bytes.Count(data, []byte("\n")) >= after {
-			break
+		data, _ := os.ReadFile(watch)
+		if bytes.Count(data, []byte("\n")) >= n {
+			return cmd, done
 		}
 		select {
 		case err := <-done:
-			t.Fatalf("the training process ended before it was killed (%v): %s", err, stderr.String())
+			t.Fatalf("the training process ended before %s had %d lines: %v\n%s", watch, n, err, stderr.String())
 		default:
 		}
 		if time.Now().After(deadline) {
 			cmd.Process.Kill()
-			t.Fatal("the training process wrote too few epochs")
+			t.Fatalf("the training process wrote no %d lines to %s", n, watch)
 		}
 		time.Sleep(2 * time.Millisecond)
 	}
-	if err := cmd.Process.Kill(); err != nil {
-		t.Fatal(err)
-	}
-	<-done
-	if _, err := os.Stat(filepath.Join(killed, runtime.ResultsFile)); err == nil {
-		t.Fatal("the run finished before it was killed; give it more epochs")
-	}
-	if out, err := bmc(t, "train", "--resume", killed, "--quiet"); err != nil {
-		t.Fatalf("resume: %v\n%s", err, out)
-	}
+}
+
+// sameRun checks that two run directories end with the same checkpoints,
+// bit for bit (tensors and metadata), and the same number of log lines.
+func sameRun(t *testing.T, whole, resumed string) {
+	t.Helper()
 	for _, f := range []string{runtime.LastCheckpoint, runtime.BestCheckpoint} {
 		a, err := safetensors.ReadFile(filepath.Join(whole, f))
 		if err != nil {
 			t.Fatal(err)
 		}
-		b, err := safetensors.ReadFile(filepath.Join(killed, f))
+		b, err := safetensors.ReadFile(filepath.Join(resumed, f))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -170,7 +193,7 @@ func checkKillResume(t *testing.T, after int, args ...string) {
 		}
 	}
 	la, _ := os.ReadFile(filepath.Join(whole, runtime.LogFile))
-	lb, _ := os.ReadFile(filepath.Join(killed, runtime.LogFile))
+	lb, _ := os.ReadFile(filepath.Join(resumed, runtime.LogFile))
 	if bytes.Count(la, []byte("\n")) != bytes.Count(lb, []byte("\n")) {
 		t.Errorf("the resumed run's log has %d lines, the uninterrupted %d", bytes.Count(lb, []byte("\n")), bytes.Count(la, []byte("\n")))
 	}

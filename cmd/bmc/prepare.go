@@ -20,6 +20,7 @@ import (
 	"bmc/audio"
 	"bmc/audio/tensorfile"
 	"bmc/internal/atomicfile"
+	"bmc/internal/machine"
 )
 
 // runPrepare runs bmc prepare KIND; audio is the only kind so far.
@@ -68,7 +69,7 @@ type audioFlags struct {
 func (o *audioFlags) register(fs *pflag.FlagSet) {
 	fs.StringVar(&o.pipeline, "pipeline", "", "fbank (Kinetics-Sounds, CREMA-D: Kaldi log-mel, frames × 128) or stft (VGGSound: log|STFT|, 129 × 626)")
 	fs.StringVar(&o.in, "in", "", "a folder (searched recursively for .wav files), a .wav file, or a text file listing WAV paths one per line")
-	fs.StringVar(&o.out, "out", "", "output folder; a folder input's subfolders are mirrored")
+	fs.StringVarP(&o.out, "out", "o", "", "output folder; a folder input's subfolders are mirrored")
 	fs.StringVar(&o.format, "format", "npy", "output format: npy (numpy.load) or pt (torch.load, as CREMA-D's loader reads)")
 	fs.IntVar(&o.frames, "frames", 1024, "fbank: pad with zero rows or crop to this many frames (0 keeps every frame)")
 	fs.Float64Var(&o.normMean, "norm-mean", -4.503877, "fbank: normalise as (x − mean)/(2·std)")
@@ -122,8 +123,8 @@ func (o *audioFlags) prep(fs *pflag.FlagSet) (*audioPrep, error) {
 		if o.frames < 0 {
 			return nil, fmt.Errorf("prepare audio: --frames %d must be ≥ 0", o.frames)
 		}
-		if o.rate < 0 {
-			return nil, fmt.Errorf("prepare audio: --rate %d must be ≥ 0", o.rate)
+		if o.rate < 0 || o.rate > audio.MaxRate {
+			return nil, fmt.Errorf("prepare audio: --rate %d: want 0 (keep each file's rate) to %d Hz", o.rate, audio.MaxRate)
 		}
 		if !o.noNorm && o.normStd == 0 {
 			return nil, fmt.Errorf("prepare audio: --norm-std must not be 0")
@@ -166,6 +167,9 @@ func (o *audioFlags) prep(fs *pflag.FlagSet) (*audioPrep, error) {
 	if o.jobs < 1 {
 		return nil, fmt.Errorf("prepare audio: -j %d must be ≥ 1", o.jobs)
 	}
+	if err := machine.CheckThreads("prepare audio: -j", o.jobs, false); err != nil {
+		return nil, err
+	}
 	return p, nil
 }
 
@@ -202,6 +206,11 @@ func (p *audioPrep) features(path, name string) (*audio.Matrix, error) {
 	}
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	for i, v := range m.Data {
+		if math.IsNaN(float64(v)) || math.IsInf(float64(v), 0) {
+			return nil, fmt.Errorf("%s: the features hold %v at row %d, column %d; nothing was written", path, v, i/m.Cols, i%m.Cols)
+		}
 	}
 	return m, nil
 }

@@ -225,17 +225,9 @@ func (m *Model) Forward(g *graph.Graph, b Bindings, inputs map[string]*graph.Val
 		if !ok {
 			return out, fmt.Errorf("model forward: no input for modality %s", mod.Name)
 		}
-		_, tokens := m.encoders[i].(tokenEncoder)
-		if isInt := x.DType() == graph.Int64; isInt != tokens {
-			what := map[bool]string{true: "token ids", false: "float features"}
-			return out, fmt.Errorf("model forward: modality %s holds %s, but encoder %s takes %s", mod.Name, what[isInt], mod.Encoder.Kind, what[tokens])
-		}
-		prefix := EncoderPrefix(mod.Name)
-		pop := g.Scope(strings.TrimSuffix(prefix, "."))
-		h, err := m.encoders[i].Forward(c, prefix, x)
-		pop()
+		h, err := m.encode(c, i, x)
 		if err != nil {
-			return out, fmt.Errorf("model forward: modality %s: %w", mod.Name, err)
+			return out, err
 		}
 		out.Features[mod.Name] = h
 		feats = append(feats, h)
@@ -254,4 +246,38 @@ func (m *Model) Forward(g *graph.Graph, b Bindings, inputs map[string]*graph.Val
 		out.Unimodal[mod.Name] = uni[i]
 	}
 	return out, g.Err()
+}
+
+// Encode adds one modality's encoder alone to g and returns its features
+// φ_m, [B, d_m], with the parameters and buffers b binds (another copy of
+// the encoder, such as a teacher's, may bind its own).
+func (m *Model) Encode(g *graph.Graph, b Bindings, modality string, x *graph.Value, mode Mode) (*graph.Value, error) {
+	for i, mod := range m.Spec.Modalities {
+		if mod.Name == modality {
+			h, err := m.encode(NewCtx(g, b, mode), i, x)
+			if err != nil {
+				return nil, err
+			}
+			return h, g.Err()
+		}
+	}
+	return nil, fmt.Errorf("model encode: no modality %s (modalities: %s)", modality, strings.Join(m.ModalityNames(), ", "))
+}
+
+// encode adds the encoder of modality i on input x.
+func (m *Model) encode(c *Ctx, i int, x *graph.Value) (*graph.Value, error) {
+	mod := m.Spec.Modalities[i]
+	_, tokens := m.encoders[i].(tokenEncoder)
+	if isInt := x.DType() == graph.Int64; isInt != tokens {
+		what := map[bool]string{true: "token ids", false: "float features"}
+		return nil, fmt.Errorf("model forward: modality %s holds %s, but encoder %s takes %s", mod.Name, what[isInt], mod.Encoder.Kind, what[tokens])
+	}
+	prefix := EncoderPrefix(mod.Name)
+	pop := c.G.Scope(strings.TrimSuffix(prefix, "."))
+	h, err := m.encoders[i].Forward(c, prefix, x)
+	pop()
+	if err != nil {
+		return nil, fmt.Errorf("model forward: modality %s: %w", mod.Name, err)
+	}
+	return h, nil
 }

@@ -12,6 +12,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"strings"
 )
 
 // defaultMode is the permission of a file Write creates.
@@ -90,4 +91,30 @@ func syncDir(dir string) error {
 		return err
 	}
 	return d.Close()
+}
+
+// IsTemp reports whether name is a temporary file of Write (".NAME.tmp-…").
+func IsTemp(name string) bool {
+	return strings.HasPrefix(name, ".") && strings.Contains(name, ".tmp-")
+}
+
+// RemoveStale removes the temporary files that writes in dir left when
+// their process was killed mid-write. Only call it when no other process
+// may be writing into dir. A missing dir holds nothing to remove.
+func RemoveStale(dir string) error {
+	entries, err := os.ReadDir(dir)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	for _, e := range entries {
+		if e.Type().IsRegular() && IsTemp(e.Name()) {
+			if err := os.Remove(filepath.Join(dir, e.Name())); err != nil && !errors.Is(err, fs.ErrNotExist) {
+				return err
+			}
+		}
+	}
+	return nil
 }

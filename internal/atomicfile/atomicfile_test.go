@@ -190,3 +190,26 @@ func TestWriteRelativePath(t *testing.T) {
 		t.Errorf("folder holds %v", got)
 	}
 }
+
+// RemoveStale removes the temporary files of interrupted writes and
+// nothing else.
+func TestRemoveStaleRemovesOnlyTemporaryFiles(t *testing.T) {
+	dir := t.TempDir()
+	if err := WriteBytes(filepath.Join(dir, "kept.json"), []byte("{}")); err != nil {
+		t.Fatal(err)
+	}
+	for _, name := range []string{".kept.json.tmp-123", ".write-test.tmp-9", "notes.tmp-1", ".hidden"} {
+		if err := os.WriteFile(filepath.Join(dir, name), nil, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := RemoveStale(dir); err != nil {
+		t.Fatal(err)
+	}
+	if got, want := entries(t, dir), []string{".hidden", "kept.json", "notes.tmp-1"}; !slices.Equal(got, want) {
+		t.Errorf("after RemoveStale: %v, want %v", got, want)
+	}
+	if err := RemoveStale(filepath.Join(dir, "absent")); err != nil {
+		t.Errorf("a missing folder: %v", err)
+	}
+}

@@ -5,35 +5,45 @@ shapes and optimizer, timed on the CPU.
 
 Model: a ResNet-18 trunk per modality (BalanceBenchmark's ResNet18Encoder:
 torchvision resnet18 without avgpool/fc, features mean-pooled over frames and
-space), concatenated features, Linear(1024 -> classes). Batch 8, visual
-(3, 1, 112, 112), audio (1, 256, 64), 6 classes. SGD lr 1e-3, momentum 0.9,
-weight decay 1e-4.
+space), concatenated features, Linear(1024 -> classes). SGD lr 1e-3, momentum
+0.9, weight decay 1e-4. Sizes (experiment.BenchRequest): --size bench is batch
+8, visual (3, 1, 112, 112), audio (1, 256, 64), 6 classes; --size ks is
+Kinetics-Sounds' shapes, batch 8, visual (3, 3, 224, 224), audio
+(1, 1024, 128), 31 classes.
 
 Timed: the forward pass in eval mode under no_grad, and one training step
 (train-mode forward, cross-entropy, backward, SGD step, zero_grad). Each is
 warmed up, then the medians of --iters runs are printed in milliseconds: wall
 time and process CPU time (with --threads 1 the CPU time is the work itself,
-which other load on the machine barely changes).
+which other load on the machine barely changes), with the process's peak
+resident memory (getrusage).
 
 Needs Debian's python3-torch, python3-torchvision and OpenBLAS
 (tools/bench/install-torch.sh). Debian's torch runs convolution backward
 through the system BLAS, so the library the process loaded is printed.
-Usage: /usr/bin/python3 tools/bench/resnet_step.py [--threads 2] [--iters 10]
+Usage: /usr/bin/python3 tools/bench/resnet_step.py [--size bench|ks] [--threads 2] [--iters 10] [--json]
 """
 
 import argparse
+import json
 import os
+import resource
 import statistics
 import time
 
 
+# size -> (classes, audio sample shape, visual sample shape (C, T, H, W))
+SIZES = {"bench": (6, (1, 256, 64), (3, 1, 112, 112)), "ks": (31, (1, 1024, 128), (3, 3, 224, 224))}
+
+
 def parse_args():
     ap = argparse.ArgumentParser(description="Times the two-ResNet18 audio-visual step in PyTorch.")
+    ap.add_argument("--size", choices=sorted(SIZES), default="bench")
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--batch", type=int, default=8)
-    ap.add_argument("--classes", type=int, default=6)
     ap.add_argument("--warmup", type=int, default=3)
     ap.add_argument("--iters", type=int, default=10)
+    ap.add_argument("--json", action="store_true", help="print one JSON object")
     return ap.parse_args()
 
 
@@ -99,11 +109,12 @@ def blas_library():
 def main():
     torch.set_num_threads(ARGS.threads)
     torch.manual_seed(0)
-    model = AVClassifier(ARGS.classes)
+    classes, audio_shape, visual_shape = SIZES[ARGS.size]
+    model = AVClassifier(classes)
     opt = torch.optim.SGD(model.parameters(), lr=1e-3, momentum=0.9, weight_decay=1e-4)
-    audio = torch.randn(ARGS.batch, 1, 256, 64)
-    visual = torch.randn(ARGS.batch, 3, 1, 112, 112)
-    labels = torch.randint(0, ARGS.classes, (ARGS.batch,))
+    audio = torch.randn(ARGS.batch, *audio_shape)
+    visual = torch.randn(ARGS.batch, *visual_shape)
+    labels = torch.randint(0, classes, (ARGS.batch,))
 
     def forward():
         with torch.no_grad():
@@ -119,9 +130,16 @@ def main():
     fwd, fwd_cpu = median_ms(forward, ARGS.warmup, ARGS.iters)
     model.train()
     stp, stp_cpu = median_ms(step, ARGS.warmup, ARGS.iters)
-    print(f"pytorch {torch.__version__} threads={ARGS.threads} batch={ARGS.batch} blas={blas_library()}")
+    rss_mib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # kilobytes on Linux
+    if ARGS.json:
+        print(json.dumps({"framework": "pytorch " + torch.__version__, "size": ARGS.size, "threads": ARGS.threads,
+                          "batch": ARGS.batch, "blas": blas_library(),
+                          "forward": {"wall_ms": fwd, "cpu_ms": fwd_cpu}, "step": {"wall_ms": stp, "cpu_ms": stp_cpu},
+                          "step_per_forward": stp / fwd, "peak_rss_mib": rss_mib}))
+        return
+    print(f"pytorch {torch.__version__} size={ARGS.size} threads={ARGS.threads} batch={ARGS.batch} blas={blas_library()}")
     print(f"pytorch forward {fwd:.1f} ms ({fwd_cpu:.1f} cpu-ms), step {stp:.1f} ms ({stp_cpu:.1f} cpu-ms), "
-          f"step/forward {stp / fwd:.2f} (medians of {ARGS.iters})")
+          f"step/forward {stp / fwd:.2f} (medians of {ARGS.iters}), peak RSS {rss_mib:.0f} MiB")
 
 
 if __name__ == "__main__":
