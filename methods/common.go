@@ -1,6 +1,7 @@
 package methods
 
 import (
+	"fmt"
 	"math/rand/v2"
 	goruntime "runtime"
 	"strconv"
@@ -64,6 +65,49 @@ func (w modulationWindow) set(r Run) error {
 		buf[0] = 1
 	}
 	return nil
+}
+
+// requireModalities rejects a model with fewer than lo or more than hi
+// modalities.
+func requireModalities(method string, spec nn.ModelSpec, lo, hi int) error {
+	if n := len(spec.Modalities); n < lo || n > hi {
+		return fmt.Errorf("method %s supports %d or %d modalities, the model has %d", method, lo, hi, n)
+	}
+	return nil
+}
+
+// windowSchedule switches a modulation window each epoch and does nothing
+// else.
+type windowSchedule struct{ win modulationWindow }
+
+func (w windowSchedule) BeginEpoch(r Run) error { return w.win.set(r) }
+func (windowSchedule) BeforeStep(Run) error     { return nil }
+func (windowSchedule) AfterStep(Run) error      { return nil }
+
+// buildLossStep adds the step of a method that changes only the loss: loss
+// builds it from the train-mode forward and CE(z, y) (its nodes in the
+// method phase, under scope); the step differentiates it with respect to
+// every parameter and optimizes.
+func buildLossStep(b *compile.Builder, scope string, loss func(s *compile.Step, out nn.Outputs, ce *graph.Value) *graph.Value) error {
+	s := b.NewStep(TrainGraph, "train", b.Config().BatchSize)
+	out, err := s.Forward(nn.Train, nil)
+	if err != nil {
+		return err
+	}
+	g := s.G
+	ce := compile.CrossEntropy(g, out.Logits, s.Labels)
+	old := g.SetPhase(graph.PhaseMethod)
+	pop := g.Scope(scope)
+	l := loss(s, out, ce)
+	pop()
+	g.SetPhase(old)
+	grads, err := s.Gradients(l)
+	if err != nil {
+		return err
+	}
+	s.Optimize(grads)
+	reportForward(s, out, l)
+	return b.Add(s, 1)
 }
 
 // addGradientNoise adds (or, with subtract, takes away)

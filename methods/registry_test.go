@@ -57,7 +57,8 @@ func TestAllFollowsTable1(t *testing.T) {
 }
 
 func TestAvailability(t *testing.T) {
-	available := map[string]bool{"baseline": true, "unimodal": true, "sample": true, "opm": true, "greedy": true, "amco": true, "umt": true, "gblending": true, "ogm": true, "agm": true, "pmr": true, "relearning": true}
+	available := map[string]bool{"baseline": true, "unimodal": true, "sample": true, "opm": true, "greedy": true, "amco": true, "umt": true, "gblending": true, "ogm": true, "agm": true, "pmr": true, "relearning": true,
+		"mmcosine": true, "mbsd": true, "cml": true, "mmpareto": true}
 	var listed []string
 	for _, info := range methods.All() {
 		if available[info.Name] {
@@ -233,7 +234,7 @@ func TestUnimodalModel(t *testing.T) {
 }
 
 func TestMultimodalMethodsRejectModalityCounts(t *testing.T) {
-	for _, name := range []string{"ogm", "agm", "opm", "amco", "umt", "gblending"} {
+	for _, name := range []string{"ogm", "agm", "opm", "amco", "umt", "gblending", "mmcosine", "mbsd", "cml", "mmpareto"} {
 		m, err := methods.Lookup(name)
 		if err != nil {
 			t.Fatal(err)

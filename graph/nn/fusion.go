@@ -28,6 +28,7 @@ func fusionKinds() map[string]func(Options) (Fusion, error) {
 	return map[string]func(Options) (Fusion, error){
 		FusionAMCo:   newAMCoFusion,
 		FusionConcat: newConcatFusion,
+		FusionCosine: newCosineFusion,
 	}
 }
 
