@@ -22,6 +22,9 @@ type Builder struct {
 	state   map[string]StateInfo
 	inputs  map[string]InputInfo
 	dataRef DatasetRef
+	// countSteps keeps a step count per parameter (CountStepsPerParameter);
+	// optimized is set once a graph has an optimizer update.
+	countSteps, optimized bool
 }
 
 // NewBuilder starts a plan for a model trained on a dataset.
@@ -184,12 +187,7 @@ func (s *Step) Forward(mode nn.Mode, keep []string) (nn.Outputs, error) {
 			in[name] = s.G.Expand(s.G.ConstZero(v.DType()), v.Shape())
 		}
 	}
-	bind := nn.Bindings{Params: s.Params, Buffers: s.Buffers, Random: s.random, Input: s.Input}
-	if mode == nn.Train && keep == nil && !s.buffersUpdated && len(s.Buffers) > 0 {
-		s.buffersUpdated = true
-		bind.UpdateBuffer = s.Update
-	}
-	return s.b.model.Forward(s.G, bind, in, mode)
+	return s.b.model.Forward(s.G, s.bindings(mode, keep == nil), in, mode)
 }
 
 // random declares a random input of this graph; the runtime fills it from
@@ -275,9 +273,13 @@ func (s *Step) Optimize(grads map[string]*graph.Value) {
 	old := s.G.SetPhase(graph.PhaseOptimizer)
 	defer s.G.SetPhase(old)
 	o := s.b.cfg.Optimizer
+	s.b.optimized = true
+	counted := s.b.countSteps && o.CountsSteps()
 	in := map[string]*graph.Value{}
 	for _, name := range o.InputNames() {
-		in[name] = s.optimizerInput(name)
+		if !counted || name == LRInput {
+			in[name] = s.optimizerInput(name)
+		}
 	}
 	for _, p := range s.b.model.Params() {
 		grad, ok := grads[p.Name]
@@ -293,7 +295,11 @@ func (s *Step) Optimize(grads map[string]*graph.Value) {
 			keys = append(keys, key)
 		}
 		pop := s.G.Scope(o.Name + "/" + p.Name)
-		np, next := o.Apply(s.G, s.Params[p.Name], grad, slots, in)
+		pin := in
+		if counted {
+			pin = s.countStep(p, in[LRInput])
+		}
+		np, next := o.Apply(s.G, s.Params[p.Name], grad, slots, pin)
 		pop()
 		s.Update(p.Name, np)
 		for i, key := range keys {

@@ -26,6 +26,7 @@ type Fusion interface {
 func fusionKinds() map[string]func(Options) (Fusion, error) {
 	return map[string]func(Options) (Fusion, error){
 		FusionConcat: newConcatFusion,
+		FusionShared: newSharedFusion,
 	}
 }
 

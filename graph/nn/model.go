@@ -225,17 +225,9 @@ func (m *Model) Forward(g *graph.Graph, b Bindings, inputs map[string]*graph.Val
 		if !ok {
 			return out, fmt.Errorf("model forward: no input for modality %s", mod.Name)
 		}
-		_, tokens := m.encoders[i].(tokenEncoder)
-		if isInt := x.DType() == graph.Int64; isInt != tokens {
-			what := map[bool]string{true: "token ids", false: "float features"}
-			return out, fmt.Errorf("model forward: modality %s holds %s, but encoder %s takes %s", mod.Name, what[isInt], mod.Encoder.Kind, what[tokens])
-		}
-		prefix := EncoderPrefix(mod.Name)
-		pop := g.Scope(strings.TrimSuffix(prefix, "."))
-		h, err := m.encoders[i].Forward(c, prefix, x)
-		pop()
+		h, err := m.encode(c, i, x)
 		if err != nil {
-			return out, fmt.Errorf("model forward: modality %s: %w", mod.Name, err)
+			return out, err
 		}
 		out.Features[mod.Name] = h
 		feats = append(feats, h)
@@ -254,4 +246,22 @@ func (m *Model) Forward(g *graph.Graph, b Bindings, inputs map[string]*graph.Val
 		out.Unimodal[mod.Name] = uni[i]
 	}
 	return out, g.Err()
+}
+
+// encode runs modality i's encoder on x [B, shape...].
+func (m *Model) encode(c *Ctx, i int, x *graph.Value) (*graph.Value, error) {
+	mod := m.Spec.Modalities[i]
+	_, tokens := m.encoders[i].(tokenEncoder)
+	if isInt := x.DType() == graph.Int64; isInt != tokens {
+		what := map[bool]string{true: "token ids", false: "float features"}
+		return nil, fmt.Errorf("model forward: modality %s holds %s, but encoder %s takes %s", mod.Name, what[isInt], mod.Encoder.Kind, what[tokens])
+	}
+	prefix := EncoderPrefix(mod.Name)
+	pop := c.G.Scope(strings.TrimSuffix(prefix, "."))
+	h, err := m.encoders[i].Forward(c, prefix, x)
+	pop()
+	if err != nil {
+		return nil, fmt.Errorf("model forward: modality %s: %w", mod.Name, err)
+	}
+	return h, nil
 }
