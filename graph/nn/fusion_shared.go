@@ -41,7 +41,8 @@ const (
 	HeadWeight = "fusion_module.fc_out.weight"
 	HeadBias   = "fusion_module.fc_out.bias"
 	// BoostRateParam is a model attribute in the reference, hence the key
-	// without the fusion_module prefix; it is a scalar (shape []).
+	// without the fusion_module prefix. It has shape [1] (the reference's
+	// is a 0-d tensor): bmc's runtime keeps no rank-0 tensors.
 	BoostRateParam = "boost_rate"
 )
 
@@ -102,7 +103,7 @@ func (f sharedFusion) Params(widths []int64, classes int64) ([]Param, error) {
 	}
 	params := LinearParams("fusion_module.fc_out.", d, classes)
 	if f.boost > 0 {
-		params = append(params, Param{Name: BoostRateParam, Shape: graph.Shape{}, Init: Init{Kind: InitConstant, Value: f.boost}})
+		params = append(params, Param{Name: BoostRateParam, Shape: graph.Shape{1}, Init: Init{Kind: InitConstant, Value: f.boost}})
 	}
 	return params, nil
 }
