@@ -45,7 +45,7 @@ func TestNewRejects(t *testing.T) {
 		{"no modalities", func(s *nn.ModelSpec) { s.Modalities = nil }, "no modalities"},
 		{"one class", func(s *nn.ModelSpec) { s.Classes = 1 }, "classes is 1, want at least 2"},
 		{"zero classes", func(s *nn.ModelSpec) { s.Classes = 0 }, "classes is 0"},
-		{"unknown fusion", func(s *nn.ModelSpec) { s.Fusion = "film" }, `fusion "film" is not available (available: concat)`},
+		{"unknown fusion", func(s *nn.ModelSpec) { s.Fusion = "film" }, `fusion "film" is not available (available: concat, shared)`},
 		{"empty fusion", func(s *nn.ModelSpec) { s.Fusion = "" }, `fusion "" is not available`},
 		{"bad encoder kind", func(s *nn.ModelSpec) { s.Modalities[1].Encoder.Kind = "conv" }, `modality visual: encoder kind "conv" is not available (available: ` + strings.Join(nn.EncoderKinds(), ", ") + ")"},
 		{"duplicate modality", func(s *nn.ModelSpec) { s.Modalities[1].Name = "audio" }, `modality name "audio" is empty or repeated`},
