@@ -65,14 +65,21 @@ func (t *trainMetrics) add(pr *Program, g string, b *Batch) error {
 	return nil
 }
 
+// summary is the epoch's training metrics; accuracies whose logits no
+// train graph reported (the fused logits of MLA's one-modality steps) are
+// left out rather than reported as 0.
 func (t *trainMetrics) summary() map[string]float64 {
-	out := map[string]float64{"acc": t.fused.Accuracy(), "f1": t.fused.MacroF1()}
+	out := map[string]float64{}
+	if t.fused.Total() > 0 {
+		out["acc"], out["f1"] = t.fused.Accuracy(), t.fused.MacroF1()
+	}
 	if t.steps > 0 {
 		out["loss"] = t.loss / float64(t.steps)
 	}
 	for m, c := range t.uni {
-		out["acc_"+m] = c.Accuracy()
-		out["f1_"+m] = c.MacroF1()
+		if c.Total() > 0 {
+			out["acc_"+m], out["f1_"+m] = c.Accuracy(), c.MacroF1()
+		}
 	}
 	return out
 }
