@@ -142,7 +142,7 @@ func TestCompileErrors(t *testing.T) {
 		{"unknown method", func(r *experiment.Request) { r.Method = "magic" },
 			[]string{`"magic"`, "baseline", "unimodal", "ogm", "agm", "mla", "reconboost"}},
 		{"unavailable method", func(r *experiment.Request) { r.Method = "pmr" },
-			[]string{"pmr", "not available", "baseline, unimodal, ogm, agm"}},
+			[]string{"pmr", "not available", "baseline, unimodal, mla, ogm, agm, reconboost"}},
 		{"unknown dataset", func(r *experiment.Request) { r.Dataset = "mnist" },
 			[]string{`"mnist"`, "synth-av", "synth-avt", "cremad", "mosei"}},
 		{"dataset on disk without a root", func(r *experiment.Request) { r.Dataset = "ks"; r.DataParams = nil },
