@@ -39,7 +39,7 @@ func sharedPlan(t *testing.T, method, dataset string, hp map[string]string, o ex
 
 // batchProgram loads a plan and fills the batch of the training batch size
 // with the first samples of the training split.
-func batchProgram(t *testing.T, p *compile.Plan, d datasets.Dataset) (*runtime.Program, *runtime.Batch) {
+func sharedProgram(t *testing.T, p *compile.Plan, d datasets.Dataset) (*runtime.Program, *runtime.Batch) {
 	t.Helper()
 	pr, err := runtime.Load(p, runtime.Options{Threads: 1})
 	if err != nil {
@@ -59,7 +59,7 @@ func batchProgram(t *testing.T, p *compile.Plan, d datasets.Dataset) (*runtime.P
 	return pr, b
 }
 
-func run(t *testing.T, pr *runtime.Program, graphs ...string) {
+func runGraphs(t *testing.T, pr *runtime.Program, graphs ...string) {
 	t.Helper()
 	for _, g := range graphs {
 		if err := pr.Run(g); err != nil {
@@ -143,7 +143,7 @@ func gsProjection(p []float64, feats [][]float64, alpha float64, literal bool) [
 	return next
 }
 
-func float64s(v []float32) []float64 {
+func widen(v []float32) []float64 {
 	out := make([]float64, len(v))
 	for i, x := range v {
 		out[i] = float64(x)
@@ -159,22 +159,22 @@ func TestMLAProjectionMatchesSpec(t *testing.T) {
 		if !slices.Equal(p.Manifest.StepGraphs, []string{"train.audio", "train.visual"}) {
 			t.Fatalf("step graphs %v", p.Manifest.StepGraphs)
 		}
-		pr, b := batchProgram(t, p, d)
+		pr, b := sharedProgram(t, p, d)
 		setInput(t, pr, "lr", lr)
 		setInput(t, pr, "mla.alpha", alpha)
 		init := snapshot(t, pr)
-		if !slices.Equal(init["mla.projection"], float32s(identityOf(8))) {
+		if !slices.Equal(init["mla.projection"], narrow(identityMatrix(8))) {
 			t.Fatal("P does not start as the 8 × 8 identity (the head's width)")
 		}
 		// step runs modality m's graph from state with the step count set,
 		// and returns the state after it.
 		step := func(from map[string][]float32, m string, count float32) map[string][]float32 {
-			state := clone(from)
+			state := copyState(from)
 			state["mla.exp_count"] = []float32{count}
 			if err := pr.SetState(state); err != nil {
 				t.Fatal(err)
 			}
-			run(t, pr, "train."+m)
+			runGraphs(t, pr, "train."+m)
 			return snapshot(t, pr)
 		}
 		state := init
@@ -190,7 +190,7 @@ func TestMLAProjectionMatchesSpec(t *testing.T) {
 			if after["mla.exp_count"][0] != count+1 {
 				t.Errorf("exp_count %v after a step from %v", after["mla.exp_count"], count)
 			}
-			want := gsProjection(float64s(state["mla.projection"]), linearFeatures(state, b, m), alpha, compat)
+			want := gsProjection(widen(state["mla.projection"]), linearFeatures(state, b, m), alpha, compat)
 			for j, v := range after["mla.projection"] {
 				if !near(float64(v), want[j], 1e-5) {
 					t.Fatalf("compat=%v %s: P[%d] = %v, GSPlugin gives %v", compat, m, j, v, want[j])
@@ -232,7 +232,7 @@ func TestMLAProjectionMatchesSpec(t *testing.T) {
 	}
 }
 
-func identityOf(n int) []float64 {
+func identityMatrix(n int) []float64 {
 	out := make([]float64, n*n)
 	for i := range n {
 		out[i*n+i] = 1
@@ -240,7 +240,7 @@ func identityOf(n int) []float64 {
 	return out
 }
 
-func float32s(v []float64) []float32 {
+func narrow(v []float64) []float32 {
 	out := make([]float32, len(v))
 	for i, x := range v {
 		out[i] = float32(x)
@@ -248,7 +248,7 @@ func float32s(v []float64) []float32 {
 	return out
 }
 
-func clone(state map[string][]float32) map[string][]float32 {
+func copyState(state map[string][]float32) map[string][]float32 {
 	out := map[string][]float32{}
 	for k, v := range state {
 		out[k] = slices.Clone(v)
@@ -256,18 +256,18 @@ func clone(state map[string][]float32) map[string][]float32 {
 	return out
 }
 
-// alphaRun is the part of methods.Run a schedule's BeforeStep, BeginEpoch
+// scheduleRun is the part of methods.Run a schedule's BeforeStep, BeginEpoch
 // and PlanEpoch read.
-type alphaRun struct {
+type scheduleRun struct {
 	methods.Run
 	epoch, step, steps int
 	inputs             map[string][]float32
 }
 
-func (r *alphaRun) Epoch() int         { return r.epoch }
-func (r *alphaRun) Step() int          { return r.step }
-func (r *alphaRun) StepsPerEpoch() int { return r.steps }
-func (r *alphaRun) Input(name string) ([]float32, error) {
+func (r *scheduleRun) Epoch() int         { return r.epoch }
+func (r *scheduleRun) Step() int          { return r.step }
+func (r *scheduleRun) StepsPerEpoch() int { return r.steps }
+func (r *scheduleRun) Input(name string) ([]float32, error) {
 	if r.inputs[name] == nil {
 		r.inputs[name] = make([]float32, 1)
 	}
@@ -282,7 +282,7 @@ func TestMLAScheduleSetsAlphaAndPicksTheGraphs(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	r := &alphaRun{steps: 8, inputs: map[string][]float32{}}
+	r := &scheduleRun{steps: 8, inputs: map[string][]float32{}}
 	for _, tc := range []struct {
 		step int
 		want float64
@@ -328,14 +328,14 @@ func TestMLAAdamWCountsStepsPerParameter(t *testing.T) {
 	const lr = 0.01
 	p, d := sharedPlan(t, "mla", "synth-avt", nil, experiment.Overrides{Epochs: 1, BatchSize: batch, EvalBatchSize: batch, Optimizer: compile.AdamW, LR: lr, WeightDecaySet: true, WeightDecay: 0.01})
 	o := p.Manifest.Train.Optimizer
-	pr, _ := batchProgram(t, p, d)
+	pr, _ := sharedProgram(t, p, d)
 	setInput(t, pr, "lr", lr)
 	graphs := p.Manifest.StepGraphs
 	const batches = 2
 	for k := range batches {
 		for j, g := range graphs {
 			before := snapshot(t, pr)
-			run(t, pr, g)
+			runGraphs(t, pr, g)
 			after := snapshot(t, pr)
 			m := g[len("train."):]
 			head := k*len(graphs) + j + 1
@@ -371,11 +371,11 @@ func TestMLAAdamWCountsStepsPerParameter(t *testing.T) {
 func TestMLAEvaluationIsTheEntropyGate(t *testing.T) {
 	for _, compat := range []string{"false", "true"} {
 		p, d := sharedPlan(t, "mla", "synth-avt", map[string]string{"compat": compat}, plainSGD())
-		pr, _ := batchProgram(t, p, d)
+		pr, _ := sharedProgram(t, p, d)
 		if err := pr.SetKeep(compile.EvalGraph, []float32{1, 1, 1}); err != nil {
 			t.Fatal(err)
 		}
-		run(t, pr, compile.EvalGraph)
+		runGraphs(t, pr, compile.EvalGraph)
 		names := p.Manifest.ModalityNames()
 		classes := int(p.Manifest.Model.Classes)
 		z := map[string][]float32{}
@@ -394,7 +394,7 @@ func TestMLAEvaluationIsTheEntropyGate(t *testing.T) {
 		for i := range batch {
 			h := make([]float64, len(names))
 			for k, m := range names {
-				for _, q := range softmaxRow(float64s(z[m][i*classes : (i+1)*classes])) {
+				for _, q := range softmaxRow(widen(z[m][i*classes : (i+1)*classes])) {
 					h[k] -= q * math.Log(q)
 				}
 			}
