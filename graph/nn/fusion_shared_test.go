@@ -10,7 +10,6 @@ import (
 	"bmc/gradcheck"
 	"bmc/graph"
 	"bmc/graph/nn"
-	"bmc/runtime"
 )
 
 // sharedSpec has three modalities of feature widths 2, 3 and 1 (so the
@@ -82,18 +81,13 @@ func TestSharedHeadParams(t *testing.T) {
 	}
 }
 
-// runGraph runs g in ONNX Runtime with the values given by input name
-// (random normal values, times scale, for the inputs not given) and returns
-// every output by name.
+// runGraph runs g in ONNX Runtime with the values given by input name and
+// random normal values, times scale, for the others, and returns every
+// output by name.
 func runGraph(t *testing.T, g *graph.Graph, given map[string][]float32, seed uint64, scale float64) map[string][]float32 {
 	t.Helper()
-	data, err := graph.Marshal(&graph.Model{Graph: g})
-	if err != nil {
-		t.Fatal(err)
-	}
 	rng := rand.New(rand.NewPCG(seed, 5))
-	var inNames, outNames []string
-	var ins, outs []*runtime.Tensor
+	in := map[string][]float32{}
 	for _, v := range g.Inputs() {
 		vs, ok := given[v.Name()]
 		if !ok {
@@ -102,26 +96,9 @@ func runGraph(t *testing.T, g *graph.Graph, given map[string][]float32, seed uin
 				vs[i] = float32(scale * rng.NormFloat64())
 			}
 		}
-		inNames = append(inNames, v.Name())
-		ins = append(ins, tensor(t, v.Shape(), vs))
+		in[v.Name()] = vs
 	}
-	for _, v := range g.Outputs() {
-		outNames = append(outNames, v.Name())
-		outs = append(outs, tensor(t, v.Shape(), nil))
-	}
-	s, err := runtime.NewSession(data, inNames, outNames, runtime.Options{Threads: 1})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
-	if err := s.Run(ins, outs); err != nil {
-		t.Fatal(err)
-	}
-	got := map[string][]float32{}
-	for i, name := range outNames {
-		got[name] = outs[i].F32
-	}
-	return got
+	return runORT(t, g, in, 1)
 }
 
 // sharedReference is the shared head in float64 on the features: z_m and
