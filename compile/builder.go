@@ -22,6 +22,9 @@ type Builder struct {
 	state   map[string]StateInfo
 	inputs  map[string]InputInfo
 	dataRef DatasetRef
+	// countSteps keeps a step count per parameter (CountStepsPerParameter);
+	// optimized is set once a graph has an optimizer update.
+	countSteps, optimized bool
 }
 
 // NewBuilder starts a plan for a model trained on a dataset.
@@ -193,12 +196,18 @@ func (s *Step) Forward(mode nn.Mode, keep []string) (nn.Outputs, error) {
 // (no modality zero-filled for every row), so that the first such
 // training-mode forward updates the buffers.
 func (s *Step) forward(mode nn.Mode, in map[string]*graph.Value, full bool) (nn.Outputs, error) {
+	return s.b.model.Forward(s.G, s.bindings(mode, full), in, mode)
+}
+
+// bindings are the graph's parameters, buffers and inputs for a forward;
+// updates lets a training-mode forward be the one that updates the buffers.
+func (s *Step) bindings(mode nn.Mode, updates bool) nn.Bindings {
 	bind := nn.Bindings{Params: s.Params, Buffers: s.Buffers, Random: s.random, Input: s.Input}
-	if mode == nn.Train && full && !s.buffersUpdated && len(s.Buffers) > 0 {
+	if mode == nn.Train && updates && !s.buffersUpdated && len(s.Buffers) > 0 {
 		s.buffersUpdated = true
 		bind.UpdateBuffer = s.Update
 	}
-	return s.b.model.Forward(s.G, bind, in, mode)
+	return bind
 }
 
 // random declares a random input of this graph; the runtime fills it from
@@ -288,9 +297,13 @@ func (s *Step) Optimize(grads map[string]*graph.Value) {
 	old := s.G.SetPhase(graph.PhaseOptimizer)
 	defer s.G.SetPhase(old)
 	o := s.b.cfg.Optimizer
+	s.b.optimized = true
+	counted := s.b.countSteps && o.CountsSteps()
 	in := map[string]*graph.Value{}
 	for _, name := range o.InputNames() {
-		in[name] = s.optimizerInput(name)
+		if !counted || name == LRInput {
+			in[name] = s.optimizerInput(name)
+		}
 	}
 	for _, p := range s.b.model.Params() {
 		grad, ok := grads[p.Name]
@@ -306,7 +319,11 @@ func (s *Step) Optimize(grads map[string]*graph.Value) {
 			keys = append(keys, key)
 		}
 		pop := s.G.Scope(o.Name + "/" + p.Name)
-		np, next := o.Apply(s.G, s.Params[p.Name], grad, slots, in)
+		pin := in
+		if counted {
+			pin = s.countStep(p, in[LRInput])
+		}
+		np, next := o.Apply(s.G, s.Params[p.Name], grad, slots, pin)
 		pop()
 		s.Update(p.Name, np)
 		for i, key := range keys {

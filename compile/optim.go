@@ -193,3 +193,41 @@ func (o OptimizerConfig) Apply(g *graph.Graph, p, grad *graph.Value, slots []*gr
 	}
 	return g.Sub(p, g.Mul(d, lr)), newSlots
 }
+
+// StepCountKey is the state key of a parameter's own optimizer step count,
+// PyTorch's state["step"], kept in plans that count steps per parameter.
+func StepCountKey(param string) string { return "step/" + param }
+
+// CountsSteps reports whether the update depends on the step count t.
+func (o OptimizerConfig) CountsSteps() bool { return o.Name == AdamW }
+
+// StepInputs computes in the graph what Inputs gives for step t (a [1]
+// float32 count, 1-based) at learning rate lr (the [1] LRInput): the same
+// formulas in float64, from the learning rate as the float32 input holds it.
+func (o OptimizerConfig) StepInputs(g *graph.Graph, lr, t *graph.Value) map[string]*graph.Value {
+	in := map[string]*graph.Value{LRInput: lr}
+	if o.Name != AdamW {
+		return in
+	}
+	t64 := g.Cast(t, graph.Float64)
+	one := constFloat64(g, 1)
+	// 1 − βᵗ, with βᵗ = exp(t·ln β).
+	bias := func(beta float64) *graph.Value {
+		if beta == 0 {
+			return one
+		}
+		return g.Sub(one, g.Exp(g.Mul(t64, constFloat64(g, math.Log(beta)))))
+	}
+	in[AdamStepSizeInput] = g.Cast(g.Div(g.Cast(lr, graph.Float64), bias(o.Beta1)), graph.Float32)
+	in[AdamBias2SqrtInput] = g.Cast(g.Sqrt(bias(o.Beta2)), graph.Float32)
+	return in
+}
+
+// constFloat64 is x as a float64 value. Graph constants are float32 or
+// int64, so x is the sum of its float32 head and tail: 48 significant bits,
+// far more than the float32 results need.
+func constFloat64(g *graph.Graph, x float64) *graph.Value {
+	hi := float32(x)
+	lo := float32(x - float64(hi))
+	return g.Add(g.Cast(g.ConstFloat(hi), graph.Float64), g.Cast(g.ConstFloat(lo), graph.Float64))
+}

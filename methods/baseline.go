@@ -40,7 +40,12 @@ func buildCE(b *compile.Builder) error {
 // forward, CE(z, y) and its gradients with respect to every parameter. The
 // caller may edit the gradients before Optimize.
 func ceStep(b *compile.Builder) (*compile.Step, nn.Outputs, *graph.Value, map[string]*graph.Value, error) {
-	s := b.NewStep(TrainGraph, "train", b.Config().BatchSize)
+	return ceStepNamed(b, TrainGraph)
+}
+
+// ceStepNamed is ceStep for a train graph of another name.
+func ceStepNamed(b *compile.Builder, name string) (*compile.Step, nn.Outputs, *graph.Value, map[string]*graph.Value, error) {
+	s := b.NewStep(name, compile.RoleTrain, b.Config().BatchSize)
 	out, err := s.Forward(nn.Train, nil)
 	if err != nil {
 		return nil, out, nil, nil, err

@@ -58,7 +58,7 @@ func TestAllFollowsTable1(t *testing.T) {
 
 func TestAvailability(t *testing.T) {
 	available := map[string]bool{"baseline": true, "unimodal": true, "sample": true, "opm": true, "greedy": true, "amco": true, "umt": true, "gblending": true, "ogm": true, "agm": true, "pmr": true, "relearning": true,
-		"mmcosine": true, "mbsd": true, "cml": true, "mmpareto": true}
+		"mmcosine": true, "mbsd": true, "cml": true, "mmpareto": true, "mla": true, "reconboost": true}
 	var listed []string
 	for _, info := range methods.All() {
 		if available[info.Name] {

@@ -11,8 +11,6 @@ import (
 	"bmc/experiment"
 	"bmc/flops"
 	"bmc/graph/nn"
-	"bmc/internal/randstream"
-	"bmc/methods"
 	"bmc/runtime"
 )
 
@@ -22,37 +20,6 @@ import (
 
 // modalities are the plan's modality names in fusion order.
 func modalities(p *compile.Plan) []string { return p.Manifest.ModalityNames() }
-
-// scheduleRun is a methods.Run over a Program for driving a schedule step
-// by step: its runtime inputs, the train graph's metrics and the run's
-// random streams (derived as the trainer derives them).
-type scheduleRun struct {
-	methods.Run // what these tests do not call
-	pr          *runtime.Program
-	seed        uint64
-	epoch, step int
-	global      int64
-}
-
-func (r *scheduleRun) Epoch() int                           { return r.epoch }
-func (r *scheduleRun) Step() int                            { return r.step }
-func (r *scheduleRun) GlobalStep() int64                    { return r.global }
-func (r *scheduleRun) Input(name string) ([]float32, error) { return r.pr.Input(name) }
-func (r *scheduleRun) Metric(name string) ([]float32, error) {
-	return r.pr.Metric("train", name)
-}
-func (r *scheduleRun) Rand(purpose string) *rand.Rand {
-	return randstream.New(r.seed, "method/"+purpose, uint64(r.global))
-}
-
-// next moves to the following step of an epoch of steps steps.
-func (r *scheduleRun) next(steps int) {
-	r.global++
-	r.step++
-	if r.step == steps {
-		r.epoch, r.step = r.epoch+1, 0
-	}
-}
 
 // opmExpected evaluates spec §4.3 on the step's unimodal logits z[m]
 // (row-major [B, C]), the fusion bias b, the feature widths d, the noise

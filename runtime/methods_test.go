@@ -2,12 +2,15 @@ package runtime_test
 
 import (
 	"math"
+	"math/rand/v2"
 	"strings"
 	"testing"
 
 	"bmc/compile"
 	"bmc/datasets"
 	"bmc/experiment"
+	"bmc/internal/randstream"
+	"bmc/methods"
 	"bmc/runtime"
 )
 
@@ -325,5 +328,48 @@ func TestUnimodalNeedsAKnownModality(t *testing.T) {
 	_, _, err := experiment.Compile(experiment.Request{Method: "unimodal", Dataset: "synth-av", Hyper: map[string]string{"modality": "sound"}})
 	if err == nil || !strings.Contains(err.Error(), "audio, visual") {
 		t.Errorf("unimodal with an unknown modality: %v", err)
+	}
+}
+
+// scheduleRun is a methods.Run for driving a schedule step by step outside
+// the trainer: its runtime inputs (a Program's, or buffers of its own when
+// pr is nil), the train graph's metrics and the run's random streams
+// (derived as the trainer derives them).
+type scheduleRun struct {
+	methods.Run // what these tests do not call
+	pr          *runtime.Program
+	seed        uint64
+	epoch, step int
+	steps       int
+	global      int64
+	inputs      map[string][]float32
+}
+
+func (r *scheduleRun) Epoch() int         { return r.epoch }
+func (r *scheduleRun) Step() int          { return r.step }
+func (r *scheduleRun) StepsPerEpoch() int { return r.steps }
+func (r *scheduleRun) GlobalStep() int64  { return r.global }
+func (r *scheduleRun) Input(name string) ([]float32, error) {
+	if r.pr != nil {
+		return r.pr.Input(name)
+	}
+	if r.inputs[name] == nil {
+		r.inputs[name] = make([]float32, 1)
+	}
+	return r.inputs[name], nil
+}
+func (r *scheduleRun) Metric(name string) ([]float32, error) {
+	return r.pr.Metric("train", name)
+}
+func (r *scheduleRun) Rand(purpose string) *rand.Rand {
+	return randstream.New(r.seed, "method/"+purpose, uint64(r.global))
+}
+
+// next moves to the following step of an epoch of steps steps.
+func (r *scheduleRun) next(steps int) {
+	r.global++
+	r.step++
+	if r.step == steps {
+		r.epoch, r.step = r.epoch+1, 0
 	}
 }

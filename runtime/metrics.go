@@ -66,16 +66,21 @@ func (t *trainMetrics) add(pr *Program, g string, b *Batch) error {
 }
 
 // summary is the epoch's training metrics, named as evaluation's, with
-// the samples the loader skipped.
+// the samples the loader skipped. Accuracies whose logits no train graph
+// reported (the fused logits of MLA's one-modality steps) are left out:
+// Samples is 0 and the modality maps lack them.
 func (t *trainMetrics) summary(skipped []SkippedSample) SplitMetrics {
-	out := SplitMetrics{Samples: int(t.fused.Total()), Acc: t.fused.Accuracy(), F1: t.fused.MacroF1(),
-		ModalityAcc: map[string]float64{}, ModalityF1: map[string]float64{}, Skipped: skipped}
+	out := SplitMetrics{Samples: int(t.fused.Total()), ModalityAcc: map[string]float64{}, ModalityF1: map[string]float64{}, Skipped: skipped}
+	if t.fused.Total() > 0 {
+		out.Acc, out.F1 = t.fused.Accuracy(), t.fused.MacroF1()
+	}
 	if t.steps > 0 {
 		out.Loss = t.loss / float64(t.steps)
 	}
 	for m, c := range t.uni {
-		out.ModalityAcc[m] = c.Accuracy()
-		out.ModalityF1[m] = c.MacroF1()
+		if c.Total() > 0 {
+			out.ModalityAcc[m], out.ModalityF1[m] = c.Accuracy(), c.MacroF1()
+		}
 	}
 	return out
 }

@@ -65,3 +65,7 @@ func (p *progress) epoch(epoch, epochs int, rest string) {
 	}
 	fmt.Fprintf(p.w, "epoch %d/%d  %s\n", epoch+1, epochs, rest)
 }
+
+// expect sets the steps still to come (an epoch plan may change an epoch's
+// length).
+func (p *progress) expect(steps int64) { p.stepsTotal = p.stepsDone + steps }

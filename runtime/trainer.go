@@ -327,8 +327,12 @@ func (t *trainer) epoch(epoch int) error {
 	if line.Best {
 		mark = "  *best"
 	}
-	t.progress.epoch(epoch, m.Train.Epochs, fmt.Sprintf("lr %.4g  train loss %.4f acc %.4f  val acc %.4f f1 %.4f%s",
-		lr, line.Train.Loss, line.Train.Acc, val.Acc, val.F1, mark))
+	trainAcc := "–" // no graph of the epoch reported fused logits
+	if line.Train.Samples > 0 {
+		trainAcc = fmt.Sprintf("%.4f", line.Train.Acc)
+	}
+	t.progress.epoch(epoch, m.Train.Epochs, fmt.Sprintf("lr %.4g  train loss %.4f acc %s  val acc %.4f f1 %.4f%s",
+		lr, line.Train.Loss, trainAcc, val.Acc, val.F1, mark))
 	return nil
 }
 
@@ -354,6 +358,8 @@ func (t *trainer) trainSteps(epoch int, lr float64) (*trainMetrics, []SkippedSam
 	for _, ph := range plan {
 		run.stepsPerEpoch += len(ph.Samples) / m.Train.BatchSize
 	}
+	// The ETA assumes the epochs left are as long as this one.
+	t.progress.expect(int64(m.Train.Epochs-epoch) * int64(run.stepsPerEpoch))
 	tm := newTrainMetrics(int(m.Model.Classes), m.ModalityNames())
 	var skipped []SkippedSample
 	for i, ph := range plan {

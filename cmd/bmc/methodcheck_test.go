@@ -50,16 +50,18 @@ func checkMethodRun(t *testing.T, dynamic bool, args ...string) methodRun {
 	if r.Result.TrainingFLOPs <= 0 || (!dynamic && r.Result.TrainingFLOPs != r.Result.PlannedFLOPs) {
 		t.Errorf("training FLOPs %d, the plan predicted %d", r.Result.TrainingFLOPs, r.Result.PlannedFLOPs)
 	}
-	// A dataset on disk is read from the training run's --data-root.
-	var root []string
+	evalArgs := []string{"--json", "--threads", r.Threads}
+	// A dataset on disk is read from the folder the training read.
 	for i, a := range args {
-		if a == "--data-root" && i+1 < len(args) {
-			root = []string{a, args[i+1]}
+		if root, ok := strings.CutPrefix(a, "--data-root="); ok {
+			evalArgs = append(evalArgs, "--data-root", root)
+		} else if a == "--data-root" && i+1 < len(args) {
+			evalArgs = append(evalArgs, "--data-root", args[i+1])
 		}
 	}
 	evalJSON := func(src string, extra ...string) evalReport {
 		t.Helper()
-		out, err := bmc(t, append(append([]string{"eval", src, "--json", "--threads", r.Threads}, root...), extra...)...)
+		out, err := bmc(t, append(append([]string{"eval", src}, evalArgs...), extra...)...)
 		if err != nil {
 			t.Fatalf("bmc eval %s: %v", src, err)
 		}

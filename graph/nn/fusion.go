@@ -29,6 +29,7 @@ func fusionKinds() map[string]func(Options) (Fusion, error) {
 		FusionAMCo:   newAMCoFusion,
 		FusionConcat: newConcatFusion,
 		FusionCosine: newCosineFusion,
+		FusionShared: newSharedFusion,
 	}
 }
 
