@@ -109,6 +109,10 @@ type Run interface {
 	// draws the same numbers and streams of different purposes can be drawn
 	// in parallel.
 	Rand(purpose string) *rand.Rand
+	// Report records a diagnostic of the current epoch (a purity, a weight):
+	// it joins the epoch's "method" values in log.jsonl and TensorBoard; a
+	// name reported twice keeps the last value.
+	Report(name string, value float64)
 	// Manifest is the plan being trained.
 	Manifest() *compile.Manifest
 	// Pass runs graphs over samples of the training or validation split

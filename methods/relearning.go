@@ -155,6 +155,9 @@ func diagnose(r Run, lambda float64) (map[string]float64, error) {
 	w := map[string]float64{}
 	for m, p := range purity {
 		w[m] = math.Tanh(lambda * math.Abs(p[datasets.Train]-p[datasets.Val]))
+		r.Report("relearning.purity_train/"+m, p[datasets.Train])
+		r.Report("relearning.purity_val/"+m, p[datasets.Val])
+		r.Report("relearning.weight/"+m, w[m])
 	}
 	return w, nil
 }

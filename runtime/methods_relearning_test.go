@@ -1,7 +1,11 @@
 package runtime_test
 
 import (
+	"encoding/json"
 	"math"
+	"os"
+	"path/filepath"
+	"strings"
 	"testing"
 
 	"bmc/compile"
@@ -107,8 +111,27 @@ func TestRelearningReinitMatchesSpec(t *testing.T) {
 		t.Fatal(err)
 	}
 	probe := &reinitProbe{Schedule: sched}
-	if _, err := runtime.Train(p, d, probe, runtime.TrainOptions{OutDir: t.TempDir(), Workers: 2}); err != nil {
+	dir := t.TempDir()
+	if _, err := runtime.Train(p, d, probe, runtime.TrainOptions{OutDir: dir, Workers: 2}); err != nil {
 		t.Fatal(err)
+	}
+	// The epoch's log line reports each modality's weight (and purities).
+	logData, err := os.ReadFile(filepath.Join(dir, runtime.LogFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	lines := strings.Split(strings.TrimSpace(string(logData)), "\n")
+	var line runtime.EpochLog
+	if err := json.Unmarshal([]byte(lines[1]), &line); err != nil {
+		t.Fatal(err)
+	}
+	for m, w := range probe.weights[1] {
+		if got, ok := line.Method["relearning.weight/"+m]; !ok || math.Abs(got-w) > 1e-12 {
+			t.Errorf("log line of epoch 1: relearning.weight/%s = %v (present %v), the re-init used %v", m, got, ok, w)
+		}
+	}
+	if _, ok := line.Method["relearning.purity_val/audio"]; !ok {
+		t.Errorf("log line of epoch 1 lacks the purities: %v", line.Method)
 	}
 	moved := 0
 	for e := range 3 {

@@ -31,6 +31,16 @@ type trainRun struct {
 	inStep bool
 	// positions are the current batch's rows' places in the phase's order.
 	positions []int
+	// reports are the epoch's diagnostics from Report.
+	reports map[string]float64
+}
+
+// Report records an epoch diagnostic for the log line.
+func (r *trainRun) Report(name string, value float64) {
+	if r.reports == nil {
+		r.reports = map[string]float64{}
+	}
+	r.reports[name] = value
 }
 
 func (r *trainRun) Epoch() int                           { return r.epoch }

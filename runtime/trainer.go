@@ -295,7 +295,15 @@ func (t *trainer) epoch(epoch int) error {
 		return fmt.Errorf("epoch %d: validation: %w", epoch, err)
 	}
 	t.state.GraphRuns = t.pr.Runs()
-	line := EpochLog{Epoch: epoch, LR: lr, Train: tm.summary(skipped), Val: val, Method: tm.methodMeans(),
+	method := tm.methodMeans()
+	for k, v := range run.reports {
+		if method == nil {
+			method = map[string]float64{}
+		}
+		method[k] = v
+	}
+	clear(run.reports)
+	line := EpochLog{Epoch: epoch, LR: lr, Train: tm.summary(skipped), Val: val, Method: method,
 		FLOPs: t.flopsSoFar()}
 	t.state.Epoch, t.state.GlobalStep, t.state.Seconds = epoch, run.global, time.Since(t.start).Seconds()
 	if val.Acc > t.state.BestAcc {
