@@ -40,6 +40,7 @@ func commands() []command {
 		{"bench", "time a plan's forward and training step, with peak memory",
 			"bmc bench --size bench|ks [--method M] [--threads N] [--iters 10] [--json]\n  bmc bench --method M --dataset D [flags]",
 			"bmc bench --size bench --threads 2\n  bmc bench --size ks --method agm --threads 1 --iters 3", runBench},
+		{"sweep", "run a grid of experiments here or as a Slurm job array; show a sweep's state", sweepUsage, sweepExample, runSweep},
 		{"report", "print one table comparing finished runs",
 			"bmc report RUN_DIR...", "bmc report runs/*", runReport},
 		{"methods", "list the methods with the paper's taxonomy", "bmc methods", "bmc methods", runMethods},

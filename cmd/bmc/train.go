@@ -120,7 +120,7 @@ func runTrain(args []string, stdout io.Writer) error {
 // Files a run directory keeps besides the trainer's.
 const (
 	// ConfigFile is the effective configuration.
-	ConfigFile = "config.yaml"
+	ConfigFile = experiment.ConfigFile
 	// ProblemsFile lists the rows the dataset dropped while indexing.
 	ProblemsFile = "dataset_problems.json"
 )
