@@ -104,29 +104,42 @@ func checkKillResume(t *testing.T, after int, args ...string) {
 	if out, err := bmc(t, append(base, "--out", whole)...); err != nil {
 		t.Fatalf("uninterrupted run: %v\n%s", err, out)
 	}
-	cmd := exec.Command(os.Args[0], append(base, "--out", killed)...)
+	killWhen(t, func() bool {
+		data, _ := os.ReadFile(filepath.Join(killed, runtime.LogFile))
+		return bytes.Count(data, []byte("\n")) >= after
+	}, append(base, "--out", killed)...)
+	if _, err := os.Stat(filepath.Join(killed, runtime.ResultsFile)); err == nil {
+		t.Fatal("the run finished before it was killed; give it more epochs")
+	}
+	if out, err := bmc(t, "train", "--resume", killed, "--quiet"); err != nil {
+		t.Fatalf("resume: %v\n%s", err, out)
+	}
+	sameRun(t, whole, killed)
+}
+
+// killWhen starts this binary as bmc with args and kills it with SIGKILL
+// as soon as ready reports true; the process must not end before.
+func killWhen(t *testing.T, ready func() bool, args ...string) {
+	t.Helper()
+	cmd := exec.Command(os.Args[0], args...)
 	cmd.Env = append(os.Environ(), "BMC_TEST_AS_MAIN=1")
 	var stderr bytes.Buffer
-	cmd.Stderr = &stderr
+	cmd.Stdout, cmd.Stderr = &stderr, &stderr
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
 	done := make(chan error, 1)
 	go func() { done <- cmd.Wait() }()
 	deadline := time.Now().Add(120 * time.Second)
-	for {
-		data, _ := os.ReadFile(filepath.Join(killed, runtime.LogFile))
-		if bytes.Count(data, []byte("\n")) >= after {
-			break
-		}
+	for !ready() {
 		select {
 		case err := <-done:
-			t.Fatalf("the training process ended before it was killed (%v): %s", err, stderr.String())
+			t.Fatalf("bmc %v ended before it was killed (%v): %s", args, err, stderr.String())
 		default:
 		}
 		if time.Now().After(deadline) {
 			cmd.Process.Kill()
-			t.Fatal("the training process wrote too few epochs")
+			t.Fatalf("bmc %v never got where it was to be killed", args)
 		}
 		time.Sleep(2 * time.Millisecond)
 	}
@@ -134,18 +147,19 @@ func checkKillResume(t *testing.T, after int, args ...string) {
 		t.Fatal(err)
 	}
 	<-done
-	if _, err := os.Stat(filepath.Join(killed, runtime.ResultsFile)); err == nil {
-		t.Fatal("the run finished before it was killed; give it more epochs")
-	}
-	if out, err := bmc(t, "train", "--resume", killed, "--quiet"); err != nil {
-		t.Fatalf("resume: %v\n%s", err, out)
-	}
+}
+
+// sameRun checks that two run directories hold the same training: their
+// checkpoints equal bit for bit (tensors and metadata) and their logs the
+// same number of epochs.
+func sameRun(t *testing.T, whole, other string) {
+	t.Helper()
 	for _, f := range []string{runtime.LastCheckpoint, runtime.BestCheckpoint} {
 		a, err := safetensors.ReadFile(filepath.Join(whole, f))
 		if err != nil {
 			t.Fatal(err)
 		}
-		b, err := safetensors.ReadFile(filepath.Join(killed, f))
+		b, err := safetensors.ReadFile(filepath.Join(other, f))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -154,19 +168,19 @@ func checkKillResume(t *testing.T, after int, args ...string) {
 		}
 		for k, v := range a.Metadata {
 			if b.Metadata[k] != v {
-				t.Errorf("%s: metadata %s differs between the uninterrupted and the resumed run:\n%s\n%s", f, k, v, b.Metadata[k])
+				t.Errorf("%s: metadata %s differs between %s and %s:\n%s\n%s", f, k, whole, other, v, b.Metadata[k])
 			}
 		}
 		for k, ta := range a.Tensors {
 			if !bytes.Equal(ta.Data, b.Tensors[k].Data) {
-				t.Errorf("%s: tensor %s differs between the uninterrupted and the resumed run", f, k)
+				t.Errorf("%s: tensor %s differs between %s and %s", f, k, whole, other)
 			}
 		}
 	}
 	la, _ := os.ReadFile(filepath.Join(whole, runtime.LogFile))
-	lb, _ := os.ReadFile(filepath.Join(killed, runtime.LogFile))
+	lb, _ := os.ReadFile(filepath.Join(other, runtime.LogFile))
 	if bytes.Count(la, []byte("\n")) != bytes.Count(lb, []byte("\n")) {
-		t.Errorf("the resumed run's log has %d lines, the uninterrupted %d", bytes.Count(lb, []byte("\n")), bytes.Count(la, []byte("\n")))
+		t.Errorf("%s's log has %d lines, %s's %d", other, bytes.Count(lb, []byte("\n")), whole, bytes.Count(la, []byte("\n")))
 	}
 }
 
