@@ -69,7 +69,9 @@ func (f fakeRun) write(t *testing.T, dir string) string {
 	return dir
 }
 
-func av(audio, visual float64) map[string]float64 { return map[string]float64{"audio": audio, "visual": visual} }
+func av(audio, visual float64) map[string]float64 {
+	return map[string]float64{"audio": audio, "visual": visual}
+}
 
 // knownRuns are two seeds each of Baseline, OGM, AGM and Unimodal on two
 // datasets, with numbers chosen so that the ranks are known: OGM best,

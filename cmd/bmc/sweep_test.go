@@ -44,7 +44,9 @@ train: {epochs: 30}
 		t.Fatalf("uninterrupted sweep: %v\n%s", err, out)
 	}
 	ids := []string{"baseline_synth-av_seed0", "ogm.modulation_starts=0_synth-av_seed0", "baseline_synth-av_seed1", "ogm.modulation_starts=0_synth-av_seed1"}
-	run := func(sweepDir string, i int, file string) string { return filepath.Join(sweepDir, sweep.RunsDir, ids[i], file) }
+	run := func(sweepDir string, i int, file string) string {
+		return filepath.Join(sweepDir, sweep.RunsDir, ids[i], file)
+	}
 	killWhen(t, func() bool {
 		return exists(run(killed, 0, runtime.ResultsFile)) && exists(run(killed, 1, runtime.RunStateFile))
 	}, append(args, "--out", killed)...)
