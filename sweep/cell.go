@@ -130,6 +130,13 @@ func (s *Sweep) RunCell(ctx context.Context, i int, opt RunOptions) (Outcome, er
 	var exit *exec.ExitError
 	if errors.As(err, &exit) {
 		code = exit.ExitCode()
+		// Ctrl-C reaches the cell's process with the sweep's: an
+		// interruption, not a failure, even before ctx says so.
+		if ws, ok := exit.Sys().(syscall.WaitStatus); ok && ws.Signaled() && (ws.Signal() == syscall.SIGINT || ws.Signal() == syscall.SIGTERM) {
+			fmt.Fprintf(log, "=== interrupted (%v); the run resumes from its last checkpoint\n", ws.Signal())
+			out.State = StateStopped
+			return out, nil
+		}
 	}
 	msg := tail.lastError()
 	switch {

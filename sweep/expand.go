@@ -2,6 +2,7 @@ package sweep
 
 import (
 	"fmt"
+	"path/filepath"
 	"slices"
 	"strings"
 
@@ -105,7 +106,14 @@ func methodVariants(info methods.Info, hyper []Values, d datasets.Entry) []map[s
 func (g *Grid) cell(method string, hp map[string]string, d DatasetEntry, data map[string]string, preset string, enc []string, seed uint64) Cell {
 	train := g.Train
 	train.Seed = &seed
-	cfg := experiment.FileConfig{Method: method, Dataset: d.Dataset, Preset: preset, DataRoot: d.DataRoot, Train: train}
+	root := d.DataRoot
+	if root != "" {
+		// Cells run from other folders (a Slurm task's, a rerun's).
+		if abs, err := filepath.Abs(root); err == nil {
+			root = abs
+		}
+	}
+	cfg := experiment.FileConfig{Method: method, Dataset: d.Dataset, Preset: preset, DataRoot: root, Train: train}
 	if len(hp) > 0 {
 		cfg.Hyper = map[string]any{}
 		for k, v := range hp {

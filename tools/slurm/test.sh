@@ -142,6 +142,7 @@ wait_done
 [[ $(states) == "done done done done failed" ]] || { echo "slurm test: after resubmitting: $(states)" >&2; exit 1; }
 "$BMC" sweep status "$sweepdir" | grep -q "no-such-folder"
 "$BMC" sweep "$scratch/more.yaml" --executor slurm --out "$sweepdir" --no-submit | grep -q "for 1 cells"
+"$BMC" report "$sweepdir" | grep -q "baseline_cremad_seed0: cell failed"
 
 ok=1
 echo "slurm test: passed in $(($(date +%s) - start)) s"
