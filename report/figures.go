@@ -4,9 +4,10 @@ import (
 	"bufio"
 	"encoding/json"
 	"fmt"
+	"maps"
 	"os"
 	"path/filepath"
-	"sort"
+	"slices"
 	"strings"
 
 	"bmc/runtime"
@@ -112,7 +113,7 @@ func Curves(name string, log []Epoch) []Figure {
 	}
 	loss.Series = []Series{trainLoss, valLoss}
 	acc.Series = []Series{valAcc}
-	for _, m := range sortedKeys(mods) {
+	for _, m := range slices.Sorted(maps.Keys(mods)) {
 		acc.Series = append(acc.Series, *mods[m])
 	}
 	acc.Series = append(acc.Series, trainAcc)
@@ -166,14 +167,4 @@ func fileName(s string) string {
 		}
 		return '_'
 	}, s)
-}
-
-// sortedFloatKeys lists a float-keyed map's keys in order.
-func sortedFloatKeys[V any](m map[float64]V) []float64 {
-	keys := make([]float64, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	sort.Float64s(keys)
-	return keys
 }

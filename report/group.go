@@ -1,6 +1,7 @@
 package report
 
 import (
+	"maps"
 	"math"
 	"slices"
 	"sort"
@@ -185,7 +186,7 @@ func (s *Set) sortRows() {
 // lessLabel orders a method's rows by their settings, numerically where
 // both values are numbers (α = 0.5 before α = 2).
 func lessLabel(a, b *Row) bool {
-	for _, k := range sortedKeys(a.Vary) {
+	for _, k := range slices.Sorted(maps.Keys(a.Vary)) {
 		va, vb := a.Vary[k], b.Vary[k]
 		if va == vb {
 			continue
@@ -230,7 +231,7 @@ func trimPrefixes(m map[string]string) map[string]string {
 // labelOf writes settings as k=v, k=v in key order.
 func labelOf(m map[string]string) string {
 	parts := make([]string, 0, len(m))
-	for _, k := range sortedKeys(m) {
+	for _, k := range slices.Sorted(maps.Keys(m)) {
 		parts = append(parts, k+"="+m[k])
 	}
 	return strings.Join(parts, ", ")

@@ -16,7 +16,6 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
-	"sort"
 	"strings"
 
 	"bmc/experiment"
@@ -52,8 +51,7 @@ type Skipped struct {
 // does not exist, or a results.json that is not one bmc train writes, is an
 // error.
 func Load(paths []string) ([]*Run, []Skipped, error) {
-	var runs []*Run
-	var skipped []Skipped
+	var l loaded
 	for _, p := range paths {
 		fi, err := os.Stat(p)
 		if err != nil {
@@ -61,57 +59,60 @@ func Load(paths []string) ([]*Run, []Skipped, error) {
 		}
 		switch {
 		case !fi.IsDir():
-			skipped = append(skipped, Skipped{p, "not a directory"})
+			l.skipped = append(l.skipped, Skipped{p, "not a directory"})
 		case sweep.IsSweep(p):
-			rs, sk, err := loadSweep(p)
-			if err != nil {
-				return nil, nil, err
-			}
-			runs, skipped = append(runs, rs...), append(skipped, sk...)
+			err = l.sweep(p)
 		default:
-			r, reason, err := loadRun(p)
-			if err != nil {
-				return nil, nil, err
-			}
-			if r == nil {
-				skipped = append(skipped, Skipped{p, reason})
-				continue
-			}
-			runs = append(runs, r)
+			err = l.run(p)
 		}
-	}
-	return runs, skipped, nil
-}
-
-// loadSweep reads a sweep's finished cells.
-func loadSweep(dir string) ([]*Run, []Skipped, error) {
-	s, err := sweep.Open(dir)
-	if err != nil {
-		return nil, nil, err
-	}
-	var runs []*Run
-	var skipped []Skipped
-	for _, st := range s.Status(nil) {
-		path := s.RunDir(s.Manifest.Cells[st.Index])
-		if st.State != sweep.StateDone {
-			reason := string(st.State)
-			if st.Error != "" {
-				reason += ": " + st.Error
-			}
-			skipped = append(skipped, Skipped{path, "cell " + reason})
-			continue
-		}
-		r, reason, err := loadRun(path)
 		if err != nil {
 			return nil, nil, err
 		}
-		if r == nil {
-			skipped = append(skipped, Skipped{path, reason})
+	}
+	return l.runs, l.skipped, nil
+}
+
+// loaded gathers the runs read and the paths left out.
+type loaded struct {
+	runs    []*Run
+	skipped []Skipped
+}
+
+// run reads one run directory.
+func (l *loaded) run(dir string) error {
+	r, reason, err := loadRun(dir)
+	switch {
+	case err != nil:
+		return err
+	case r == nil:
+		l.skipped = append(l.skipped, Skipped{dir, reason})
+	default:
+		l.runs = append(l.runs, r)
+	}
+	return nil
+}
+
+// sweep reads a sweep's finished cells and lists the others.
+func (l *loaded) sweep(dir string) error {
+	s, err := sweep.Open(dir)
+	if err != nil {
+		return err
+	}
+	for _, st := range s.Status(nil) {
+		path := s.RunDir(s.Manifest.Cells[st.Index])
+		if st.State != sweep.StateDone {
+			reason := "cell " + string(st.State)
+			if st.Error != "" {
+				reason += ": " + st.Error
+			}
+			l.skipped = append(l.skipped, Skipped{path, reason})
 			continue
 		}
-		runs = append(runs, r)
+		if err := l.run(path); err != nil {
+			return err
+		}
 	}
-	return runs, skipped, nil
+	return nil
 }
 
 // loadRun reads one run directory; nil with a reason when it holds no
@@ -238,14 +239,4 @@ func (r *Run) settings() (method, data map[string]string) {
 		method["train."+k] = fmt.Sprint(v)
 	}
 	return method, data
-}
-
-// sortedKeys lists a map's keys in order.
-func sortedKeys[V any](m map[string]V) []string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	return keys
 }

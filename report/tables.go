@@ -2,7 +2,9 @@ package report
 
 import (
 	"fmt"
+	"maps"
 	"math/big"
+	"slices"
 	"strconv"
 )
 
@@ -342,7 +344,7 @@ func (s *Set) RunsTable() Table {
 			mods[m] = true
 		}
 	}
-	ms := sortedKeys(mods)
+	ms := slices.Sorted(maps.Keys(mods))
 	for _, m := range ms {
 		t.Header = append(t.Header, "acc "+m)
 	}
