@@ -104,7 +104,7 @@ func runSweep(args []string, stdout io.Writer) error {
 	if err != nil {
 		return err
 	}
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	ctx, stop := interruptible()
 	defer stop()
 	switch *executor {
 	case "local":
@@ -137,6 +137,12 @@ func runSweep(args []string, stdout io.Writer) error {
 		return nil
 	}
 	return fmt.Errorf("--executor %q: want local or slurm", *executor)
+}
+
+// interruptible is a context that Ctrl-C and SIGTERM cancel, so that a
+// sweep stops its cells (they resume next time) instead of dying.
+func interruptible() (context.Context, context.CancelFunc) {
+	return signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 }
 
 // bmcExecutable is the bmc the cells run, as an absolute path.
@@ -202,7 +208,7 @@ func runSweepStatus(args []string, stdout io.Writer) error {
 	if err != nil {
 		return err
 	}
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	ctx, stop := interruptible()
 	defer stop()
 	for {
 		q, err := s.Queue(ctx)
@@ -289,7 +295,7 @@ func runSweepCell(args []string, stdout io.Writer) error {
 	if err != nil {
 		return err
 	}
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	ctx, stop := interruptible()
 	defer stop()
 	out, err := s.RunCell(ctx, i, sweep.RunOptions{BMC: bmc, Threads: *threads})
 	if err != nil {
