@@ -213,7 +213,8 @@ type QueueTask struct {
 
 // Failed reports whether Slurm's accounting says the task ended badly.
 func (t *QueueTask) Failed() bool {
-	switch strings.Fields(t.State + " ")[0] {
+	state, _, _ := strings.Cut(t.State, " ") // "CANCELLED by 0"
+	switch state {
 	case "FAILED", "TIMEOUT", "CANCELLED", "OUT_OF_MEMORY", "NODE_FAIL", "PREEMPTED", "BOOT_FAIL", "DEADLINE":
 		return !t.Live
 	}

@@ -246,3 +246,16 @@ func TestCreateKeepsCellsAndRefusesChangedOnes(t *testing.T) {
 		t.Errorf("a broken manifest: %v", err)
 	}
 }
+
+func TestQueueTaskFailedStates(t *testing.T) {
+	for _, tc := range []struct {
+		state string
+		live  bool
+		want  bool
+	}{{"FAILED", false, true}, {"CANCELLED by 0", false, true}, {"TIMEOUT", false, true}, {"COMPLETED", false, false},
+		{"", false, false}, {"RUNNING", true, false}, {"CANCELLED", true, false}} {
+		if got := (&QueueTask{State: tc.state, Live: tc.live}).Failed(); got != tc.want {
+			t.Errorf("%q live %v: failed %v, want %v", tc.state, tc.live, got, tc.want)
+		}
+	}
+}
