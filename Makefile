@@ -1,6 +1,7 @@
 # bmc: multimodal-imbalance methods compiled to ONNX graphs, run on ONNX Runtime.
 #   make demo   sets everything up and trains Baseline, OGM-GE and AGM on synth-av
-#   make test   vet + every test (fetches ONNX Runtime, installs the ONNX checker)
+#   make test   vet + every test (fetches ONNX Runtime, installs the ONNX checker), then a sweep
+#               on a real single-node Slurm cluster (installs Slurm and munge; needs root)
 
 ORT_VERSION := 1.29.0
 # sha256 of package/bin/napi-v6/linux/x64/libonnxruntime.so.1 in onnxruntime-node@$(ORT_VERSION)
@@ -11,7 +12,7 @@ export BMC_ORT_LIB ?= $(ORT_LIB)
 
 RUNS ?= runs/demo
 
-.PHONY: all ort checker build test demo bench clean
+.PHONY: all ort checker build test test-slurm demo bench clean
 
 all: build
 
@@ -27,9 +28,14 @@ checker:
 build:
 	go build -o bin/bmc ./cmd/bmc
 
-test: ort checker
+test: ort checker build
 	go vet ./...
 	go test ./...
+	tools/slurm/test.sh bin/bmc
+
+# bmc sweep --executor slurm on a Slurm cluster started on this machine for the test.
+test-slurm: ort build
+	tools/slurm/test.sh bin/bmc
 
 demo: ort build
 	rm -rf $(RUNS)

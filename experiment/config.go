@@ -338,6 +338,10 @@ func mergeMaps(a, b map[string]string) map[string]string {
 	return out
 }
 
+// ConfigFile is a run directory's effective configuration, the file
+// EffectiveConfig writes.
+const ConfigFile = "config.yaml"
+
 // EffectiveConfig is the configuration file that reproduces a plan: the
 // method, dataset, resolved hyperparameters and the complete training setup.
 func EffectiveConfig(m *compile.Manifest) ([]byte, error) {

@@ -382,3 +382,34 @@ func SortedKeys(m map[string]string) []string {
 	sort.Strings(keys)
 	return keys
 }
+
+// Supports reports whether a method can train on a dataset with the
+// request's encoders (r.Method, r.Dataset, r.Encoder, r.Encoders; the
+// rest unused): the method's own model check (modality count, encoder
+// kinds) on the catalogue's modalities, without opening the data. The
+// error says why not.
+func Supports(r Request) error {
+	method, err := methods.Lookup(r.Method)
+	if err != nil {
+		return err
+	}
+	hp, err := methods.Resolve(method.Info(), r.Hyper)
+	if err != nil {
+		return err
+	}
+	entry, err := datasets.Lookup(r.Dataset)
+	if err != nil {
+		return err
+	}
+	spec := datasets.Spec{Name: entry.Name, Modalities: entry.Modalities, Classes: entry.Classes}
+	encs, err := r.encoderSpecs(spec)
+	if err != nil {
+		return err
+	}
+	ms := nn.ModelSpec{Classes: int64(entry.Classes), Fusion: nn.FusionConcat}
+	for i, m := range entry.Modalities {
+		ms.Modalities = append(ms.Modalities, nn.ModalitySpec{Name: m.Name, Shape: graph.Shape(m.Shape), Encoder: encs[i]})
+	}
+	_, err = method.Model(ms, hp)
+	return err
+}

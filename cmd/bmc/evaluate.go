@@ -5,11 +5,8 @@ import (
 	"fmt"
 	"io"
 	"maps"
-	"os"
 	"path/filepath"
-	"sort"
 	"strings"
-	"text/tabwriter"
 
 	"bmc/datasets"
 	"bmc/experiment"
@@ -241,72 +238,4 @@ func runExport(args []string, stdout io.Writer) error {
 	}
 	fmt.Fprintf(stdout, "wrote %s (%s checkpoint of %s)\n", path, *checkpoint, dir)
 	return nil
-}
-
-func runReport(args []string, stdout io.Writer) error {
-	fs := flagSet("report", stdout)
-	if err := fs.Parse(args); err != nil {
-		return err
-	}
-	if fs.NArg() == 0 {
-		return fmt.Errorf("report takes one or more run directories")
-	}
-	var results []*runtime.Result
-	var names []string
-	modSet := map[string]bool{}
-	for _, dir := range fs.Args() {
-		data, err := os.ReadFile(filepath.Join(dir, runtime.ResultsFile))
-		if err != nil {
-			return fmt.Errorf("%s has no finished run: %w", dir, err)
-		}
-		r := &runtime.Result{}
-		if err := json.Unmarshal(data, r); err != nil {
-			return fmt.Errorf("%s: %w", filepath.Join(dir, runtime.ResultsFile), err)
-		}
-		results = append(results, r)
-		names = append(names, filepath.Base(dir))
-		for m := range r.Test.ModalityAcc {
-			modSet[m] = true
-		}
-	}
-	mods := make([]string, 0, len(modSet))
-	for m := range modSet {
-		mods = append(mods, m)
-	}
-	sort.Strings(mods)
-	tw := tabwriter.NewWriter(stdout, 0, 0, 2, ' ', tabwriter.AlignRight)
-	head := "run\tmethod\tacc\tF1\t"
-	for _, m := range mods {
-		head += "acc_" + m + "\t"
-	}
-	for _, m := range mods {
-		head += "φ_" + m + "\t"
-	}
-	fmt.Fprintln(tw, head+"I\ttrain FLOPs\t")
-	for i, r := range results {
-		method := r.Method
-		if v := r.Hyper["method"]; v != "" {
-			method += "/" + v
-		}
-		line := fmt.Sprintf("%s\t%s\t%.4f\t%.4f\t", names[i], method, r.Test.Acc, r.Test.F1)
-		for _, m := range mods {
-			line += cell(r.Test.ModalityAcc, m)
-		}
-		for _, m := range mods {
-			line += cell(r.Imbalance.Shapley, m)
-		}
-		deg := "-"
-		if r.Imbalance.Degree != nil {
-			deg = fmt.Sprintf("%.4f", *r.Imbalance.Degree)
-		}
-		fmt.Fprintf(tw, "%s%s\t%s\t\n", line, deg, human(r.TrainingFLOPs))
-	}
-	return tw.Flush()
-}
-
-func cell(m map[string]float64, key string) string {
-	if v, ok := m[key]; ok {
-		return fmt.Sprintf("%.4f\t", v)
-	}
-	return "-\t"
 }

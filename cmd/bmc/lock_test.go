@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"encoding/json"
 	"fmt"
 	"os"
@@ -20,7 +21,10 @@ func TestRunDirectoryIsLockedWhileTraining(t *testing.T) {
 	dir := filepath.Join(t.TempDir(), "run")
 	args := []string{"train", "--method", "baseline", "--dataset", "synth-av", "--encoder", "mlp:512,256",
 		"--epochs", "8", "--threads", "1", "--quiet", "--out", dir}
-	cmd, done := startTraining(t, filepath.Join(dir, runtime.LogFile), 1, args...)
+	cmd, done := startTraining(t, func() bool {
+		data, _ := os.ReadFile(filepath.Join(dir, runtime.LogFile))
+		return bytes.Count(data, []byte("\n")) >= 1
+	}, args...)
 	holder := fmt.Sprintf("in use by another bmc process (pid %d)", cmd.Process.Pid)
 	for _, again := range [][]string{{"train", "--resume", dir, "--quiet"}, args} {
 		_, err := bmc(t, again...)

@@ -208,7 +208,7 @@ func TestCompileFlopsTrainEvalExport(t *testing.T) {
 		t.Error("bmc export of the best checkpoint differs from the model.onnx training wrote")
 	}
 	out, err = bmc(t, "report", run)
-	if err != nil || !strings.Contains(out, "agm") || !strings.Contains(out, "φ_visual") {
+	if err != nil || !strings.Contains(out, "AGM") || !strings.Contains(out, "φ visual") {
 		t.Errorf("report: %v\n%s", err, out)
 	}
 }

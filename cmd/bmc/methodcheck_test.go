@@ -121,29 +121,34 @@ func checkKillResume(t *testing.T, after int, args ...string) {
 }
 
 // trainKilled starts `bmc` with args and --out dir, and kills it with
-// SIGKILL once the log file watch (relative to dir) has `after` lines,
-// before the run that writes it finished.
+// SIGKILL once the log file watch (relative to dir) has `after` lines and
+// the checkpoint that commits them is written, before the run that writes
+// it finished.
 func trainKilled(t *testing.T, args []string, dir, watch string, after int) {
 	t.Helper()
-	cmd, done := startTraining(t, filepath.Join(dir, watch), after, append(args, "--out", dir)...)
-	// An epoch's log line is written before the checkpoint that commits it.
-	for deadline := time.Now().Add(time.Minute); ; time.Sleep(2 * time.Millisecond) {
-		if _, err := os.Stat(filepath.Join(dir, filepath.Dir(watch), runtime.LastCheckpoint)); err == nil || time.Now().After(deadline) {
-			break
-		}
-	}
-	if err := cmd.Process.Kill(); err != nil {
-		t.Fatal(err)
-	}
-	<-done
-	if _, err := os.Stat(filepath.Join(dir, filepath.Dir(watch), runtime.ResultsFile)); err == nil {
+	killWhen(t, func() bool {
+		data, _ := os.ReadFile(filepath.Join(dir, watch))
+		return bytes.Count(data, []byte("\n")) >= after && exists(filepath.Join(dir, filepath.Dir(watch), runtime.LastCheckpoint))
+	}, append(args, "--out", dir)...)
+	if exists(filepath.Join(dir, filepath.Dir(watch), runtime.ResultsFile)) {
 		t.Fatalf("the run writing %s finished before it was killed; give it more epochs", watch)
 	}
 }
 
+// killWhen starts this binary as bmc with args and kills it with SIGKILL
+// as soon as ready reports true; the process must not end before.
+func killWhen(t *testing.T, ready func() bool, args ...string) {
+	t.Helper()
+	cmd, done := startTraining(t, ready, args...)
+	if err := cmd.Process.Kill(); err != nil {
+		t.Fatal(err)
+	}
+	<-done
+}
+
 // startTraining starts this test binary as `bmc` with args and returns once
-// the file watch has n lines, with the process and its exit.
-func startTraining(t *testing.T, watch string, n int, args ...string) (*exec.Cmd, <-chan error) {
+// ready reports true, with the process and its exit.
+func startTraining(t *testing.T, ready func() bool, args ...string) (*exec.Cmd, <-chan error) {
 	t.Helper()
 	cmd := exec.Command(os.Args[0], args...)
 	cmd.Env = append(os.Environ(), "BMC_TEST_AS_MAIN=1")
@@ -155,22 +160,19 @@ func startTraining(t *testing.T, watch string, n int, args ...string) (*exec.Cmd
 	done := make(chan error, 1)
 	go func() { done <- cmd.Wait() }()
 	deadline := time.Now().Add(2 * time.Minute)
-	for {
-		data, _ := os.ReadFile(watch)
-		if bytes.Count(data, []byte("\n")) >= n {
-			return cmd, done
-		}
+	for !ready() {
 		select {
 		case err := <-done:
-			t.Fatalf("the training process ended before %s had %d lines: %v\n%s", watch, n, err, stderr.String())
+			t.Fatalf("the process ended before it was ready to be killed: %v\n%s", err, stderr.String())
 		default:
 		}
 		if time.Now().After(deadline) {
 			cmd.Process.Kill()
-			t.Fatalf("the training process wrote no %d lines to %s", n, watch)
+			t.Fatal("the process did not get ready to be killed within 2 minutes")
 		}
 		time.Sleep(2 * time.Millisecond)
 	}
+	return cmd, done
 }
 
 // sameRun checks that two run directories end with the same checkpoints,

@@ -160,7 +160,7 @@ func trainPlan(stdout io.Writer, quiet bool, opt runtime.TrainOptions, name stri
 // Files a run directory keeps besides the trainer's.
 const (
 	// ConfigFile is the effective configuration.
-	ConfigFile = "config.yaml"
+	ConfigFile = experiment.ConfigFile
 	// ProblemsFile lists the rows the dataset dropped while indexing.
 	ProblemsFile = "dataset_problems.json"
 )
