@@ -26,7 +26,9 @@ import (
 //
 // Average pooling reuses the input-gradient lowering as a depthwise
 // ConvTranspose with a constant kernel; max pooling scatter-adds through its
-// Indices output.
+// Indices output. ConvTranspose, which the input gradients emit, has a rule
+// too (a Conv and the weight-gradient lowerings), so the gradient graph of a
+// convolutional network can be differentiated again.
 
 func convGrad() map[string]gradFunc {
 	return map[string]gradFunc{
