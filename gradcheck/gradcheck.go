@@ -197,9 +197,9 @@ type built struct {
 
 // Orders of the graphs build makes.
 const (
-	forwardGraph = iota // f itself
-	gradientGraph       // ∇ of Σ proj⊙f with respect to every float input
-	hvpGraph            // ∇ of Σ_i ⟨∇_i, v_i⟩: the Hessian-vector products
+	forwardGraph  = iota // f itself
+	gradientGraph        // ∇ of Σ proj⊙f with respect to every float input
+	hvpGraph             // ∇ of Σ_i ⟨∇_i, v_i⟩: the Hessian-vector products
 )
 
 // build makes the case's graph of an order: the plain function, the

@@ -41,6 +41,7 @@ func lfmInfo() Info {
 		Domains: "CV, NLP, Audio", Citation: "Yang et al. 2024", Cost: "1F + 1BW; per epoch the α-gradient on B/4 samples (2BW, or with compat an HVP)",
 		Params: []Param{
 			float("lr_alpha", "0.0001", "mixing-weight learning rate (halved at epochs 20, 40, …)").atLeast(0),
+			float("a1_init", "0.05", "initial alignment weight a1, a0 = 1 − a1 (the original LFM code starts at 0.95)").in(lfmMinA1, lfmMaxA1),
 			{Name: "compat", Default: "false", Kind: "bool", Doc: "the reference's literal LFM: \"JS\" as KL(m‖p) terms, α-gradient = mean of the Hessian-vector product over the first parameter tensor"},
 		}}
 }
@@ -64,10 +65,8 @@ const (
 	lfmCE         = "lfm.ce"
 	lfmAlign      = "lfm.align"
 	lfmA1         = "lfm.a1"
-	// lfmInitialA1 is a1 before the first update; a0 = 1 − a1.
-	lfmInitialA1 = 0.05
-	lfmMinA1     = 0.05
-	lfmMaxA1     = 0.95
+	lfmMinA1      = 0.05
+	lfmMaxA1      = 0.95
 	// lfmHalvingPeriod: lr_alpha halves at every epoch that is a positive
 	// multiple of it.
 	lfmHalvingPeriod = 20
@@ -115,13 +114,14 @@ func jsDivergence(g *graph.Graph, zp, zq *graph.Value, literal bool) *graph.Valu
 
 // lfmLosses adds CE(z, y), the alignment loss and L_tot = a0·CE + a1·L_al
 // with a the [2] runtime input, in the method phase.
-func lfmLosses(s *compile.Step, out nn.Outputs, literal bool) (ce, align, total *graph.Value) {
+func lfmLosses(s *compile.Step, out nn.Outputs, hp Hyper) (ce, align, total *graph.Value) {
 	g := s.G
 	old := g.SetPhase(graph.PhaseMethod)
 	defer g.SetPhase(old)
 	ce = compile.CrossEntropy(g, out.Logits, s.Labels)
-	align = LFMAlignment(g, out.Unimodal, s.Model().ModalityNames(), literal)
-	a := s.Input(lfmAlpha, graph.Shape{2}, []float32{1 - lfmInitialA1, lfmInitialA1}, "mixing weights (a0, a1) of CE and the alignment loss, set by the schedule each epoch")
+	align = LFMAlignment(g, out.Unimodal, s.Model().ModalityNames(), hp.Bool("compat"))
+	a1 := hp.Float("a1_init")
+	a := s.Input(lfmAlpha, graph.Shape{2}, []float32{float32(1 - a1), float32(a1)}, "mixing weights (a0, a1) of CE and the alignment loss, set by the schedule each epoch")
 	parts := g.Split(a, 0, 1, 1)
 	total = g.Add(g.Mul(parts[0], g.Reshape(ce, 1)), g.Mul(parts[1], g.Reshape(align, 1)))
 	s.Metric(lfmCE, g.Reshape(ce, 1))
@@ -137,7 +137,7 @@ func (lfm) Build(b *compile.Builder, hp Hyper) error {
 	if err != nil {
 		return err
 	}
-	_, _, total := lfmLosses(s, out, literal)
+	_, _, total := lfmLosses(s, out, hp)
 	loss := s.G.Mul(total, s.G.ConstFloat(2))
 	grads, err := s.Gradients(loss)
 	if err != nil {
@@ -153,7 +153,7 @@ func (lfm) Build(b *compile.Builder, hp Hyper) error {
 	if err != nil {
 		return err
 	}
-	a, err := lfmAlphaStep(b, batch, literal)
+	a, err := lfmAlphaStep(b, batch, hp)
 	if err != nil {
 		return err
 	}
@@ -188,14 +188,14 @@ func lfmBatch(b *compile.Builder) (int, error) {
 // literally, ∇L_tot and the mean over the first parameter tensor of
 // ∂(∇L_tot·∇L_cls)/∂θ with ∇L_cls held fixed (the gradient graph
 // differentiated again).
-func lfmAlphaStep(b *compile.Builder, batch int, literal bool) (*compile.Step, error) {
+func lfmAlphaStep(b *compile.Builder, batch int, hp Hyper) (*compile.Step, error) {
 	s := b.NewStep(LFMAlphaGraph, compile.RoleAux, batch)
 	g := s.G
 	out, err := s.Forward(nn.Train, nil)
 	if err != nil {
 		return nil, err
 	}
-	ce, align, total := lfmLosses(s, out, literal)
+	ce, align, total := lfmLosses(s, out, hp)
 	params := s.Model().Params()
 	gradCls, err := s.Gradients(ce)
 	if err != nil {
@@ -216,7 +216,7 @@ func lfmAlphaStep(b *compile.Builder, batch int, literal bool) (*compile.Step, e
 		return sum
 	}
 	var alphaGrad *graph.Value
-	if literal {
+	if hp.Bool("compat") {
 		gradTot, err := s.Gradients(total)
 		if err != nil {
 			return nil, err
@@ -250,7 +250,7 @@ func lfmAlphaStep(b *compile.Builder, batch int, literal bool) (*compile.Step, e
 }
 
 func (lfm) Schedule(_ *compile.Manifest, hp Hyper) (Schedule, error) {
-	return &lfmSchedule{A1: lfmInitialA1, LRAlpha: hp.Float("lr_alpha")}, nil
+	return &lfmSchedule{A1: hp.Float("a1_init"), LRAlpha: hp.Float("lr_alpha")}, nil
 }
 
 // lfmSchedule holds the mixing weight and its learning rate across epochs.
