@@ -27,7 +27,8 @@ type methodRun struct {
 }
 
 // checkMethodRun trains from the CLI into a new run directory (args are
-// `bmc train` flags; --threads 1 and --quiet are added), then checks what a
+// `bmc train` flags; --threads 1 and --quiet are added; a --data-root is
+// passed on to the evaluations), then checks what a
 // finished run must hold: results.json; the test metrics of `bmc eval RUN`
 // equal results.json's; `bmc eval RUN/model.onnx` predicts as the run does;
 // model.onnx passes the ONNX checker; `bmc flops` reads the run's plan;
@@ -50,9 +51,16 @@ func checkMethodRun(t *testing.T, dynamic bool, args ...string) methodRun {
 	if r.Result.TrainingFLOPs <= 0 || (!dynamic && r.Result.TrainingFLOPs != r.Result.PlannedFLOPs) {
 		t.Errorf("training FLOPs %d, the plan predicted %d", r.Result.TrainingFLOPs, r.Result.PlannedFLOPs)
 	}
+	// An on-disk dataset is evaluated from the same folder.
+	var root []string
+	for i, a := range args[:max(len(args)-1, 0)] {
+		if a == "--data-root" {
+			root = []string{"--data-root", args[i+1]}
+		}
+	}
 	evalJSON := func(src string, extra ...string) evalReport {
 		t.Helper()
-		out, err := bmc(t, append([]string{"eval", src, "--json", "--threads", r.Threads}, extra...)...)
+		out, err := bmc(t, append(append([]string{"eval", src, "--json", "--threads", r.Threads}, root...), extra...)...)
 		if err != nil {
 			t.Fatalf("bmc eval %s: %v", src, err)
 		}
