@@ -3,6 +3,7 @@ package methods
 import (
 	"encoding/json"
 	"fmt"
+	"math"
 
 	"bmc/compile"
 	"bmc/datasets"
@@ -80,27 +81,33 @@ const (
 func LFMAlignment(g *graph.Graph, logits map[string]*graph.Value, names []string, literal bool) *graph.Value {
 	pop := g.Scope("lfm_alignment")
 	defer pop()
-	var pairs []*graph.Value
+	logp := make([]*graph.Value, len(names))
+	for i, m := range names {
+		logp[i] = g.LogSoftmax(logits[m], -1)
+	}
+	var sum *graph.Value
+	pairs := 0
 	for i := range names {
 		for j := i + 1; j < len(names); j++ {
-			pairs = append(pairs, jsDivergence(g, logits[names[i]], logits[names[j]], literal))
+			d := jsDivergence(g, logp[i], logp[j], literal)
+			if sum == nil {
+				sum = d
+			} else {
+				sum = g.Add(sum, d)
+			}
+			pairs++
 		}
 	}
-	sum := pairs[0]
-	for _, p := range pairs[1:] {
-		sum = g.Add(sum, p)
-	}
-	return g.Div(sum, g.ConstFloat(float32(len(pairs))))
+	return g.Div(sum, g.ConstFloat(float32(pairs)))
 }
 
-// jsDivergence of the softmaxes of two logit batches [B, C]. log m is
-// formed in the log domain, log m = hi + log(exp(lp − hi) + exp(lq − hi)) −
-// log 2 with hi = max(lp, lq), so it stays finite where both probabilities
-// underflow.
-func jsDivergence(g *graph.Graph, zp, zq *graph.Value, literal bool) *graph.Value {
-	lp, lq := g.LogSoftmax(zp, -1), g.LogSoftmax(zq, -1)
+// jsDivergence of two distributions given as log-probabilities [B, C].
+// log m is formed in the log domain, log m = hi + log(exp(lp − hi) +
+// exp(lq − hi)) − log 2 with hi = max(lp, lq), so that it stays finite
+// where both probabilities underflow.
+func jsDivergence(g *graph.Graph, lp, lq *graph.Value, literal bool) *graph.Value {
 	hi := g.Where(g.Greater(lp, lq), lp, lq)
-	lm := g.Sub(g.Add(hi, g.Log(g.Add(g.Exp(g.Sub(lp, hi)), g.Exp(g.Sub(lq, hi))))), g.ConstFloat(0.6931471805599453))
+	lm := g.Sub(g.Add(hi, g.Log(g.Add(g.Exp(g.Sub(lp, hi)), g.Exp(g.Sub(lq, hi))))), g.ConstFloat(math.Ln2))
 	// KL(a‖b) summed over the batch and classes: Σ exp(la)·(la − lb).
 	kl := func(la, lb *graph.Value) *graph.Value { return g.ReduceSum(g.Mul(g.Exp(la), g.Sub(la, lb)), false) }
 	var terms *graph.Value
@@ -109,16 +116,17 @@ func jsDivergence(g *graph.Graph, zp, zq *graph.Value, literal bool) *graph.Valu
 	} else {
 		terms = g.Add(kl(lp, lm), kl(lq, lm))
 	}
-	return g.Div(terms, g.ConstFloat(float32(2*zp.Shape()[0])))
+	return g.Div(terms, g.ConstFloat(float32(2*lp.Shape()[0])))
 }
 
-// lfmLosses adds CE(z, y), the alignment loss and L_tot = a0·CE + a1·L_al
-// with a the [2] runtime input, in the method phase.
+// lfmLosses adds CE(z, y) (in the forward phase, as every method's), and
+// in the method phase the alignment loss and L_tot = a0·CE + a1·L_al with a
+// the [2] runtime input.
 func lfmLosses(s *compile.Step, out nn.Outputs, hp Hyper) (ce, align, total *graph.Value) {
 	g := s.G
+	ce = compile.CrossEntropy(g, out.Logits, s.Labels)
 	old := g.SetPhase(graph.PhaseMethod)
 	defer g.SetPhase(old)
-	ce = compile.CrossEntropy(g, out.Logits, s.Labels)
 	align = LFMAlignment(g, out.Unimodal, s.Model().ModalityNames(), hp.Bool("compat"))
 	a1 := hp.Float("a1_init")
 	a := s.Input(lfmAlpha, graph.Shape{2}, []float32{float32(1 - a1), float32(a1)}, "mixing weights (a0, a1) of CE and the alignment loss, set by the schedule each epoch")
