@@ -55,18 +55,11 @@ const (
 // It returns an error when any element disagrees beyond the tolerances.
 func Check(c Case, seed uint64) ([]Result, error) {
 	rng := rand.New(rand.NewPCG(seed, 0x9e3779b97f4a7c15))
-	eps := c.Eps
-	if eps == 0 {
-		eps = 1e-2
-	}
-	values := make([]*runtime.Tensor, len(c.Inputs))
-	for i, in := range c.Inputs {
-		t, err := newInput(in, rng)
-		if err != nil {
-			return nil, fmt.Errorf("%s: input %d: %w", c.Name, i, err)
-		}
-		defer t.Close()
-		values[i] = t
+	eps := c.step()
+	values, err := c.values(rng)
+	defer closeAll(values)
+	if err != nil {
+		return nil, err
 	}
 
 	// Forward graph for finite differences; analytic graph for the gradient.
@@ -289,6 +282,34 @@ func buildGraph(c Case, order int, quadratic bool) (*graph.Graph, *built, graph.
 		}
 	}
 	return g, b, shape, nil
+}
+
+// step is the case's finite-difference step.
+func (c Case) step() float64 {
+	if c.Eps == 0 {
+		return 1e-2
+	}
+	return c.Eps
+}
+
+// values draws the case's inputs (closeAll releases them, also after an
+// error).
+func (c Case) values(rng *rand.Rand) ([]*runtime.Tensor, error) {
+	var values []*runtime.Tensor
+	for i, in := range c.Inputs {
+		t, err := newInput(in, rng)
+		if err != nil {
+			return values, fmt.Errorf("%s: input %d: %w", c.Name, i, err)
+		}
+		values = append(values, t)
+	}
+	return values, nil
+}
+
+func closeAll(ts []*runtime.Tensor) {
+	for _, t := range ts {
+		t.Close()
+	}
 }
 
 func newInput(in Input, rng *rand.Rand) (*runtime.Tensor, error) {

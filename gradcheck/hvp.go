@@ -45,18 +45,11 @@ type HVPResult struct {
 func CheckHVP(c Case, seed uint64) (HVPResult, error) {
 	var res HVPResult
 	rng := rand.New(rand.NewPCG(seed, 0x2545f4914f6cdd1d))
-	eps := c.Eps
-	if eps == 0 {
-		eps = 1e-2
-	}
-	values := make([]*runtime.Tensor, len(c.Inputs))
-	for i, in := range c.Inputs {
-		t, err := newInput(in, rng)
-		if err != nil {
-			return res, fmt.Errorf("%s: input %d: %w", c.Name, i, err)
-		}
-		defer t.Close()
-		values[i] = t
+	eps := c.step()
+	values, err := c.values(rng)
+	defer closeAll(values)
+	if err != nil {
+		return res, err
 	}
 	gg, grad, outShape, err := buildGraph(c, gradientGraph, true)
 	if err != nil {
@@ -84,11 +77,7 @@ func CheckHVP(c Case, seed uint64) (HVPResult, error) {
 	}
 
 	var closers []*runtime.Tensor
-	defer func() {
-		for _, t := range closers {
-			t.Close()
-		}
-	}()
+	defer func() { closeAll(closers) }()
 	alloc := func(shape graph.Shape) (*runtime.Tensor, error) {
 		t, err := runtime.NewFloat32(shape)
 		if err == nil {
