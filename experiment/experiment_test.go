@@ -1,6 +1,7 @@
 package experiment_test
 
 import (
+	"bmc/methods"
 	"maps"
 	"slices"
 	"strings"
@@ -142,7 +143,7 @@ func TestCompileErrors(t *testing.T) {
 		{"unknown method", func(r *experiment.Request) { r.Method = "magic" },
 			[]string{`"magic"`, "baseline", "unimodal", "ogm", "agm", "mla", "reconboost"}},
 		{"unavailable method", func(r *experiment.Request) { r.Method = "pmr" },
-			[]string{"pmr", "not available", "baseline, unimodal, ogm, agm"}},
+			[]string{"pmr", "not available", availableMethods()}},
 		{"unknown dataset", func(r *experiment.Request) { r.Dataset = "mnist" },
 			[]string{`"mnist"`, "synth-av", "synth-avt", "cremad", "mosei"}},
 		{"dataset on disk without a root", func(r *experiment.Request) { r.Dataset = "ks"; r.DataParams = nil },
@@ -372,4 +373,16 @@ func TestOpenPlanData(t *testing.T) {
 	if _, err := experiment.OpenPlanData(p, ""); err == nil || !strings.Contains(err.Error(), "modality audio") {
 		t.Errorf("shape mismatch error = %v", err)
 	}
+}
+
+// availableMethods is the list an unavailable method's error gives: the
+// available methods in registry order.
+func availableMethods() string {
+	var names []string
+	for _, info := range methods.All() {
+		if methods.IsAvailable(info.Name) {
+			names = append(names, info.Name)
+		}
+	}
+	return strings.Join(names, ", ")
 }
