@@ -42,7 +42,7 @@ func TestBadInputListsTheValidChoices(t *testing.T) {
 	}{
 		{[]string{"frobnicate"}, []string{"unknown command", "compile", "train", "flops"}},
 		{[]string{"compile", "--method", "nope", "--dataset", "synth-av", "-o", tmp}, []string{"unknown method", "baseline", "agm", "reconboost"}},
-		{[]string{"compile", "--method", "mmpareto", "--dataset", "synth-av", "-o", tmp}, []string{"mmpareto", "not available", "(available: baseline, unimodal,", "agm"}},
+		{[]string{"compile", "--method", "mmpareto", "--dataset", "synth-av", "-o", tmp}, []string{"mmpareto", "not available", "(available: baseline, unimodal, "}},
 		{[]string{"compile", "--method", "agm", "--dataset", "nope", "-o", tmp}, []string{"unknown dataset", "synth-av", "cremad"}},
 		{[]string{"compile", "--method", "agm", "--dataset", "cremad", "-o", tmp}, []string{"cremad", "--data-root"}},
 		{[]string{"compile", "--method", "ogm", "--hp", "beta=1", "--dataset", "synth-av", "-o", tmp}, []string{"no hyperparameter \"beta\"", "alpha", "modulation_starts"}},

@@ -27,8 +27,7 @@ type methodRun struct {
 }
 
 // checkMethodRun trains from the CLI into a new run directory (args are
-// `bmc train` flags; --threads 1 and --quiet are added; a --data-root is
-// passed on to the evaluations), then checks what a
+// `bmc train` flags; --threads 1 and --quiet are added), then checks what a
 // finished run must hold: results.json; the test metrics of `bmc eval RUN`
 // equal results.json's; `bmc eval RUN/model.onnx` predicts as the run does;
 // model.onnx passes the ONNX checker; `bmc flops` reads the run's plan;
@@ -51,11 +50,11 @@ func checkMethodRun(t *testing.T, dynamic bool, args ...string) methodRun {
 	if r.Result.TrainingFLOPs <= 0 || (!dynamic && r.Result.TrainingFLOPs != r.Result.PlannedFLOPs) {
 		t.Errorf("training FLOPs %d, the plan predicted %d", r.Result.TrainingFLOPs, r.Result.PlannedFLOPs)
 	}
-	// An on-disk dataset is evaluated from the same folder.
+	// A dataset on disk is read from the training run's --data-root.
 	var root []string
-	for i, a := range args[:max(len(args)-1, 0)] {
-		if a == "--data-root" {
-			root = []string{"--data-root", args[i+1]}
+	for i, a := range args {
+		if a == "--data-root" && i+1 < len(args) {
+			root = []string{a, args[i+1]}
 		}
 	}
 	evalJSON := func(src string, extra ...string) evalReport {
