@@ -20,9 +20,6 @@ func elementwiseGrad() map[string]gradFunc {
 		"Identity": unaryGrad(func(b *gradBuilder, x, y, dy *graph.Value) *graph.Value { return dy }),
 		// d|x| = sign(x), 0 at 0 as in PyTorch.
 		"Abs": unaryGrad(func(b *gradBuilder, x, y, dy *graph.Value) *graph.Value { return b.g.Mul(dy, b.g.Sign(x)) }),
-		// Piecewise constant: no gradient (Abs's rule emits it, so a second
-		// derivative meets it).
-		"Sign": unaryGrad(func(b *gradBuilder, x, y, dy *graph.Value) *graph.Value { return nil }),
 		// 0 at x = 0, as in PyTorch.
 		"Relu": unaryGrad(func(b *gradBuilder, x, y, dy *graph.Value) *graph.Value {
 			return b.g.Where(b.g.Greater(x, b.g.ConstFloat(0)), dy, b.g.ConstFloat(0))
@@ -50,6 +47,9 @@ func elementwiseGrad() map[string]gradFunc {
 		"Where": gradWhere,
 		"Cast":  gradCast,
 		"Clip":  gradClip,
+		// Piecewise constant: no gradient (Abs's rule emits it, so a second
+		// derivative meets it).
+		"Sign": unaryGrad(func(b *gradBuilder, x, y, dy *graph.Value) *graph.Value { return nil }),
 	}
 }
 
