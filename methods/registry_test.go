@@ -85,7 +85,7 @@ func TestAvailability(t *testing.T) {
 		}
 		msg := err.Error()
 		if !strings.Contains(msg, info.Name) || !strings.Contains(msg, "not available") ||
-			!strings.Contains(msg, strings.Join(listed, ", ")) {
+			!strings.Contains(msg, "(available: "+strings.Join(listed, ", ")+")") {
 			t.Errorf("Lookup(%s) error %q: want the method named and the available ones listed", info.Name, msg)
 		}
 	}
