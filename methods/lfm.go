@@ -165,7 +165,7 @@ func (lfm) Build(b *compile.Builder, hp Hyper) error {
 	if err != nil {
 		return err
 	}
-	what := "the α-gradient (∇L_cls and ∇L_tot)"
+	what := "the α-gradient (∇L_cls and ∇L_al)"
 	if literal {
 		what = "the Hessian-vector product of the α-gradient"
 	}
@@ -229,7 +229,6 @@ func lfmAlphaStep(b *compile.Builder, batch int, hp Hyper) (*compile.Step, error
 		if err != nil {
 			return nil, err
 		}
-		g.SetPhase(graph.PhaseMethod)
 		fixed := map[string]*graph.Value{}
 		for name, v := range gradCls {
 			fixed[name] = g.StopGradient(v)
@@ -239,14 +238,12 @@ func lfmAlphaStep(b *compile.Builder, batch int, hp Hyper) (*compile.Step, error
 		if err != nil {
 			return nil, fmt.Errorf("method lfm: the Hessian-vector product (a second derivative of the model): %w", err)
 		}
-		g.SetPhase(graph.PhaseMethod)
 		alphaGrad = g.ReduceMean(h[first.Name], false)
 	} else {
 		gradAlign, err := s.GradientsOf(align, params)
 		if err != nil {
 			return nil, err
 		}
-		g.SetPhase(graph.PhaseMethod)
 		diff := map[string]*graph.Value{}
 		for _, p := range params {
 			diff[p.Name] = g.Sub(gradCls[p.Name], gradAlign[p.Name])
