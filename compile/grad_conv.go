@@ -26,11 +26,14 @@ import (
 //
 // Average pooling reuses the input-gradient lowering as a depthwise
 // ConvTranspose with a constant kernel; max pooling scatter-adds through its
-// Indices output.
+// Indices output. ConvTranspose, which the input gradients emit, has a rule
+// too (a Conv and the weight-gradient lowerings), so the gradient graph of a
+// convolutional network can be differentiated again.
 
 func convGrad() map[string]gradFunc {
 	return map[string]gradFunc{
 		"Conv":              gradConv,
+		"ConvTranspose":     gradConvTranspose,
 		"MaxPool":           gradMaxPool,
 		"AveragePool":       gradAveragePool,
 		"GlobalAveragePool": gradGlobalAveragePool,
@@ -63,16 +66,49 @@ func gradConv(b *gradBuilder, n *graph.Node, dy []*graph.Value) ([]*graph.Value,
 	}
 	out := make([]*graph.Value, len(n.Inputs))
 	out[0] = b.convInputGrad(dy[0], n.Inputs[1], geo)
-	switch {
-	case geo.group == 1 && geo.c < minGatherChannels:
-		out[1] = b.convWeightGradByConv(n.Inputs[0], dy[0], geo)
-	case geo.group == 1 && (graph.Shape(geo.win.Kernel).Size() == 1 || geo.n*graph.Shape(geo.out).Size() < geo.m):
-		out[1] = b.convWeightGradSmall(n.Inputs[0], dy[0], geo)
-	default:
-		out[1] = b.convWeightGrad(n.Inputs[0], dy[0], geo)
-	}
+	out[1] = b.convWeightGradOf(n.Inputs[0], dy[0], geo)
 	if len(n.Inputs) == 3 && n.Inputs[2] != nil {
 		out[2] = b.g.ReduceSum(dy[0], false, append([]int64{0}, spatialAxes(2, geo.win.Rank())...)...)
+	}
+	return out, nil
+}
+
+// convWeightGradOf picks the weight-gradient lowering for the geometry.
+func (b *gradBuilder) convWeightGradOf(x, dy *graph.Value, geo convGeom) *graph.Value {
+	switch {
+	case geo.group == 1 && geo.c < minGatherChannels:
+		return b.convWeightGradByConv(x, dy, geo)
+	case geo.group == 1 && (graph.Shape(geo.win.Kernel).Size() == 1 || geo.n*graph.Shape(geo.out).Size() < geo.m):
+		return b.convWeightGradSmall(x, dy, geo)
+	default:
+		return b.convWeightGrad(x, dy, geo)
+	}
+}
+
+// gradConvTranspose: Y = ConvTranspose(X, W) is the adjoint of the Conv
+// with W's geometry that maps Y's shape to X's, so ⟨dY, Y⟩ = ⟨Conv(dY, W),
+// X⟩. Hence dX is that Conv of dY, and dW is the Conv weight gradient with dY as the Conv's input and
+// X as its output gradient (the same lowerings as gradConv). The input
+// gradients of Conv are ConvTransposes, so second derivatives of
+// convolutional networks need this rule.
+func gradConvTranspose(b *gradBuilder, n *graph.Node, dy []*graph.Value) ([]*graph.Value, error) {
+	x, w, y := n.Inputs[0].Shape(), n.Inputs[1].Shape(), n.Outputs[0].Shape()
+	win, err := graph.WindowOf(n.Attrs, w[2:])
+	if err != nil {
+		return nil, err
+	}
+	group := n.Attrs.Int("group", 1)
+	geo := convGeom{n: x[0], c: y[1], m: x[1], group: group, in: y[2:].Clone(), out: x[2:].Clone(), win: win}
+	r := win.Rank()
+	dx := b.g.Conv(dy[0], n.Inputs[1], nil, graph.ConvOpts{Strides: win.Strides, Pads: win.Pads, Dilations: win.Dilations, Group: group})
+	if !slices.Equal(dx.Shape()[2:], geo.out) {
+		return nil, fmt.Errorf("output padding %v is not below the strides %v (ONNX Runtime refuses that form too)", n.Attrs.Ints("output_padding"), win.Strides)
+	}
+	out := make([]*graph.Value, len(n.Inputs))
+	out[0] = dx
+	out[1] = b.convWeightGradOf(dy[0], n.Inputs[0], geo)
+	if len(n.Inputs) == 3 && n.Inputs[2] != nil {
+		out[2] = b.g.ReduceSum(dy[0], false, append([]int64{0}, spatialAxes(2, r)...)...)
 	}
 	return out, nil
 }

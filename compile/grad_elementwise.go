@@ -49,6 +49,9 @@ func elementwiseGrad() map[string]gradFunc {
 		"Where": gradWhere,
 		"Cast":  gradCast,
 		"Clip":  gradClip,
+		// Piecewise constant: no gradient (Abs's rule emits it, so a second
+		// derivative meets it).
+		"Sign": unaryGrad(func(b *gradBuilder, x, y, dy *graph.Value) *graph.Value { return nil }),
 	}
 }
 

@@ -11,6 +11,7 @@ func indexGrad() map[string]gradFunc {
 		"Gather":          gradGather,
 		"GatherElements":  gradGatherElements,
 		"ScatterElements": gradScatterElements,
+		"ScatterND":       gradScatterND,
 	}
 }
 
@@ -66,4 +67,33 @@ func gradScatterElements(b *gradBuilder, n *graph.Node, dy []*graph.Value) ([]*g
 		ddata = b.g.ScatterElements(dy[0], indices, b.zeros(updates.Shape()), axis, false)
 	}
 	return []*graph.Value{ddata, nil, b.g.GatherElements(dy[0], indices, axis)}, nil
+}
+
+// gradScatterND: ScatterND writes each update slice to the position its
+// index tuple (the last axis of indices, k long) names in data's first k
+// axes. The updates get dY at those positions: data's first k axes are
+// flattened and each tuple becomes one row index of a Gather (negative
+// entries counted from the end, as the op allows). Data gets dY, with zeros
+// where an update overwrote it (reduction none) or unchanged (add).
+func gradScatterND(b *gradBuilder, n *graph.Node, dy []*graph.Value) ([]*graph.Value, error) {
+	g := b.g
+	indices, updates := n.Inputs[1], n.Inputs[2]
+	ds, is := n.Inputs[0].Shape(), indices.Shape()
+	k := is[is.Rank()-1]
+	count := is[:is.Rank()-1].Size()
+	rows := g.Reshape(dy[0], append(graph.Shape{ds[:k].Size()}, ds[k:]...)...)
+	idx := g.Reshape(indices, count, k)
+	if k > 1 {
+		// Row-major strides of data's first k axes; i < 0 ↦ i + dim.
+		idx = g.Where(g.Less(idx, g.ConstInt(0)), g.Add(idx, g.ConstInts(ds[:k]...)), idx)
+		idx = g.ReduceSum(g.Mul(idx, g.ConstInts(rowMajorStrides(ds[:k])...)), false, 1)
+	} else {
+		idx = g.Reshape(idx, count)
+	}
+	dupdates := g.Reshape(g.Gather(rows, idx, 0), updates.Shape()...)
+	ddata := dy[0]
+	if n.Attrs.String("reduction", "none") != "add" {
+		ddata = g.ScatterND(dy[0], indices, b.zeros(updates.Shape()), false)
+	}
+	return []*graph.Value{ddata, nil, dupdates}, nil
 }

@@ -1,10 +1,6 @@
 package compile
 
-import (
-	"fmt"
-
-	"bmc/graph"
-)
+import "bmc/graph"
 
 // Gradient rules of the neural-network ops (graph/ops_nn.go).
 
@@ -33,19 +29,19 @@ func gradLogSoftmax(b *gradBuilder, n *graph.Node, dy []*graph.Value) ([]*graph.
 }
 
 // gradLayerNorm differentiates y = x̂⊙γ + β with x̂ = (x − μ)·r over the
-// normalised axes (r = 1/√(σ² + ε)):
+// normalised axes (r = 1/√(σ² + ε), N elements per row):
 //
 //	dx = r · (g − mean(g) − x̂ · mean(g⊙x̂)),  g = dy⊙γ
 //	dγ = Σ_lead dy⊙x̂,  dβ = Σ_lead dy
 //
-// μ and r come from the node's Mean and InvStdDev outputs when it declares
-// them, else they are recomputed from x.
+// and, where the Mean and InvStdDev outputs reach the loss (the first
+// gradient uses them, so a second derivative reaches them),
+//
+//	dx += dμ/N − dr·r²·x̂/N,
+//
+// from ∂μ/∂x = 1/N and ∂r/∂x = −r³·(x − μ)/N. μ and r come from the node's
+// outputs when it declares them, else they are recomputed from x.
 func gradLayerNorm(b *gradBuilder, n *graph.Node, dy []*graph.Value) ([]*graph.Value, error) {
-	for i := 1; i < len(dy); i++ {
-		if dy[i] != nil {
-			return nil, fmt.Errorf("output %d (a statistic) reaches the loss; only Y has a gradient rule", i)
-		}
-	}
 	g := b.g
 	x, scale := n.Inputs[0], n.Inputs[1]
 	rank := x.Shape().Rank()
@@ -72,20 +68,37 @@ func gradLayerNorm(b *gradBuilder, n *graph.Node, dy []*graph.Value) ([]*graph.V
 		r = g.Reciprocal(g.Sqrt(g.Add(variance, eps)))
 	}
 	xhat := g.Mul(g.Sub(x, mean), r)
-	d := dy[0]
-	gx := g.Mul(d, scale)
-	m1 := g.ReduceMean(gx, true, norm...)
-	m2 := g.ReduceMean(g.Mul(gx, xhat), true, norm...)
-	dx := g.Mul(r, g.Sub(g.Sub(gx, m1), g.Mul(xhat, m2)))
 	sumLead := func(v *graph.Value) *graph.Value {
 		if len(lead) == 0 {
 			return v
 		}
 		return g.ReduceSum(v, false, lead...)
 	}
-	out := []*graph.Value{dx, sumLead(g.Mul(d, xhat))}
-	if len(n.Inputs) == 3 && n.Inputs[2] != nil {
-		out = append(out, sumLead(d))
+	out := make([]*graph.Value, len(n.Inputs))
+	var terms []*graph.Value
+	if d := dy[0]; d != nil {
+		gx := g.Mul(d, scale)
+		m1 := g.ReduceMean(gx, true, norm...)
+		m2 := g.ReduceMean(g.Mul(gx, xhat), true, norm...)
+		terms = append(terms, g.Mul(r, g.Sub(g.Sub(gx, m1), g.Mul(xhat, m2))))
+		out[1] = sumLead(g.Mul(d, xhat))
+		if len(n.Inputs) == 3 && n.Inputs[2] != nil {
+			out[2] = sumLead(d)
+		}
+	}
+	count := func() *graph.Value { return g.ConstFloat(float32(x.Shape()[ax:].Size())) }
+	if len(dy) > 1 && dy[1] != nil {
+		terms = append(terms, g.Div(g.Expand(dy[1], x.Shape()), count()))
+	}
+	if len(dy) > 2 && dy[2] != nil {
+		terms = append(terms, g.Neg(g.Div(g.Mul(g.Mul(dy[2], g.Mul(r, r)), xhat), count())))
+	}
+	if len(terms) > 0 {
+		dx := terms[0]
+		for _, t := range terms[1:] {
+			dx = g.Add(dx, t)
+		}
+		out[0] = dx
 	}
 	return out, nil
 }

@@ -1,10 +1,6 @@
 package compile
 
-import (
-	"fmt"
-
-	"bmc/graph"
-)
+import "bmc/graph"
 
 // Gradient rules of the data-movement ops (graph/ops_shape.go).
 
@@ -72,7 +68,14 @@ func gradSplit(b *gradBuilder, n *graph.Node, dy []*graph.Value) ([]*graph.Value
 	return inputGrad(n, b.g.Concat(n.Attrs.Int("axis", 0), parts...)), nil
 }
 
-// gradSlice pads dY with zeros back to the input's shape (unit steps only).
+// gradSlice puts dY back at the positions the slice took, zeros elsewhere.
+// Unit steps are one Pad. A step s > 1 spreads dY first: each element is
+// followed by s − 1 zeros (a Reshape that adds an axis of 1, a Pad of that
+// axis to s, a Reshape that merges it), so element i lands at i·s; a
+// negative step reverses dY along the axis and spreads it from the lowest
+// position taken. Every op emitted is differentiable again, which second
+// derivatives through the convolution gradients need (their flips and
+// strided im2col are slices).
 func gradSlice(b *gradBuilder, n *graph.Node, dy []*graph.Value) ([]*graph.Value, error) {
 	x := n.Inputs[0]
 	starts, ends, axes, steps, err := graph.SliceOperands(n.Inputs)
@@ -83,16 +86,49 @@ func gradSlice(b *gradBuilder, n *graph.Node, dy []*graph.Value) ([]*graph.Value
 	if err != nil {
 		return nil, err
 	}
+	g := b.g
 	rank := x.Shape().Rank()
 	pads := make([]int64, 2*rank)
+	d := dy[0]
 	for _, r := range ranges {
-		if r.Step != 1 {
-			return nil, fmt.Errorf("strided Slice (step %d) has no gradient rule", r.Step)
+		ax := int(r.Axis)
+		if r.Count == 0 {
+			return inputGrad(n, b.zeros(x.Shape())), nil
 		}
-		pads[r.Axis] = r.Start
-		pads[int(r.Axis)+rank] = x.Shape()[r.Axis] - r.Start - r.Count
+		lo, step := r.Start, r.Step
+		if step < 0 {
+			// Taken in reverse from Start: the same elements ascending from
+			// the lowest one.
+			lo, step = r.Start+(r.Count-1)*r.Step, -r.Step
+			d = b.flipAxis(d, ax)
+		}
+		span := r.Count
+		if step > 1 {
+			d = b.spread(d, ax, step)
+			span = r.Count * step
+		}
+		pads[ax] = lo
+		pads[ax+rank] = x.Shape()[ax] - lo - span
 	}
-	return inputGrad(n, b.g.Pad(dy[0], pads...)), nil
+	return inputGrad(n, g.Pad(d, pads...)), nil
+}
+
+// flipAxis reverses x along one axis.
+func (b *gradBuilder) flipAxis(x *graph.Value, axis int) *graph.Value {
+	n := x.Shape()[axis]
+	return b.g.Slice(x, []int64{n - 1}, []int64{-n - 1}, []int64{int64(axis)}, []int64{-1})
+}
+
+// spread follows every element of x along axis with step − 1 zeros: the
+// axis grows from c to c·step and element i moves to i·step.
+func (b *gradBuilder) spread(x *graph.Value, axis int, step int64) *graph.Value {
+	s := x.Shape()
+	split := append(append(s[:axis+1].Clone(), 1), s[axis+1:]...)
+	pads := make([]int64, 2*split.Rank())
+	pads[split.Rank()+axis+1] = step - 1
+	merged := s.Clone()
+	merged[axis] *= step
+	return b.g.Reshape(b.g.Pad(b.g.Reshape(x, split...), pads...), merged...)
 }
 
 // gradPad crops dY back (negative pads).

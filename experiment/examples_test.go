@@ -64,7 +64,7 @@ func TestExampleConfigurations(t *testing.T) {
 		case "methods":
 			families[info.Category] = true
 		}
-		if strings.HasPrefix(r.Dataset, "synth-") && methods.IsAvailable(r.Method) {
+		if strings.HasPrefix(r.Dataset, "synth-") {
 			r.DataParams = mergeMaps(r.DataParams, map[string]string{"train": "128", "val": "32", "test": "32"})
 			if _, _, err := Compile(r); err != nil {
 				t.Errorf("%s: %v", f, err)

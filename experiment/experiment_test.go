@@ -147,8 +147,6 @@ func TestCompileErrors(t *testing.T) {
 	}{
 		{"unknown method", func(r *experiment.Request) { r.Method = "magic" },
 			[]string{`"magic"`, "baseline", "unimodal", "ogm", "agm", "mla", "reconboost"}},
-		{"unavailable method", func(r *experiment.Request) { r.Method = "lfm" },
-			[]string{"lfm", "not available", "baseline, unimodal"}},
 		{"unknown dataset", func(r *experiment.Request) { r.Dataset = "mnist" },
 			[]string{`"mnist"`, "synth-av", "synth-avt", "cremad", "mosei"}},
 		{"dataset on disk without a root", func(r *experiment.Request) { r.Dataset = "ks"; r.DataParams = nil },

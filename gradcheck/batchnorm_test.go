@@ -12,6 +12,22 @@ import (
 // check that gradient, including the paths through the batch mean and
 // variance, against central differences, alone and inside a ResNet block.
 func TestBatchNormGradient(t *testing.T) {
+	for i, c := range batchNormCases() {
+		t.Run(c.Name, func(t *testing.T) {
+			res, err := Check(c, uint64(100+i))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(res) != len(c.Inputs) {
+				t.Fatalf("%d inputs compared, want %d", len(res), len(c.Inputs))
+			}
+		})
+	}
+}
+
+// batchNormCases are batch norm in training and evaluation mode and a
+// downsampling ResNet block.
+func batchNormCases() []Case {
 	// Running statistics are constants in training mode (their update is
 	// outside the gradient); the loss depends only on y.
 	train := Case{
@@ -70,15 +86,5 @@ func TestBatchNormGradient(t *testing.T) {
 		// ReLUs' kinks (pre-activations here come within 0.02 of zero).
 		Eps: 1e-3,
 	}
-	for i, c := range []Case{train, shifted, eval, block} {
-		t.Run(c.Name, func(t *testing.T) {
-			res, err := Check(c, uint64(100+i))
-			if err != nil {
-				t.Fatal(err)
-			}
-			if len(res) != len(c.Inputs) {
-				t.Fatalf("%d inputs compared, want %d", len(res), len(c.Inputs))
-			}
-		})
-	}
+	return []Case{train, shifted, eval, block}
 }

@@ -39,6 +39,22 @@ func convCase(name string, x, w Input, bias bool, o graph.ConvOpts) Case {
 	}}
 }
 
+// convTransposeCase checks ConvTranspose(x, w) (+ bias) with explicit pads
+// and output padding, the form convInputGrad emits.
+func convTransposeCase(name string, x, w Input, bias bool, o graph.ConvOpts, outPad []int64) Case {
+	inputs := []Input{x, w}
+	if bias {
+		inputs = append(inputs, f32(w.Shape[1]*max(o.Group, 1)))
+	}
+	return Case{Name: name, Inputs: inputs, Build: func(g *graph.Graph, in []*graph.Value) *graph.Value {
+		if !bias {
+			return g.ConvTranspose(in[0], in[1], o, outPad)
+		}
+		y := g.ConvTranspose(in[0], in[1], o, outPad)
+		return g.Apply("ConvTranspose", in, y.Producer().Attrs, 1)[0]
+	}}
+}
+
 func maxPoolCase(name string, x Input, o graph.PoolOpts) Case {
 	return unaryCase(name, x, func(g *graph.Graph, v *graph.Value) *graph.Value {
 		y, _ := g.MaxPoolWithIndices(v, o)
@@ -91,6 +107,16 @@ func convCases() []Case {
 		convCase("Conv/16ch-small-map-1d", f32(1, 16, 4), f32(5, 16, 2), false, graph.ConvOpts{Dilations: []int64{2}}),
 		convCase("Conv/3d-s2", f32(1, 2, 4, 5, 4), f32(2, 2, 2, 2, 2), false, graph.ConvOpts{Strides: []int64{2, 2, 2}, Pads: []int64{0, 1, 0, 0, 0, 1}}),
 
+		// ConvTranspose is the input gradient of Conv; its rule makes second
+		// derivatives of convolutional networks possible. Its weight
+		// gradient takes each of the Conv weight-gradient lowerings.
+		convTransposeCase("ConvTranspose/3x3-s1-p1", f32(1, 3, 4, 4), f32(3, 2, 3, 3), false, graph.ConvOpts{Pads: p1}, nil),
+		convTransposeCase("ConvTranspose/3x3-s2-p1-output-padding-bias", f32(2, 2, 3, 4), f32(2, 3, 3, 3), true, graph.ConvOpts{Strides: s2, Pads: p1}, []int64{1, 0}),
+		convTransposeCase("ConvTranspose/groups-dilation2", f32(1, 4, 3, 3), f32(4, 1, 3, 3), false, graph.ConvOpts{Group: 2, Dilations: s2, Pads: p1}, nil),
+		convTransposeCase("ConvTranspose/1d-s3", f32(2, 3, 4), f32(3, 2, 2), true, graph.ConvOpts{Strides: []int64{3}, Pads: []int64{0, 1}}, []int64{2}),
+		convTransposeCase("ConvTranspose/16ch-s2", f32(1, 3, 3, 3), f32(3, 16, 3, 3), false, graph.ConvOpts{Strides: s2, Pads: p1}, []int64{1, 1}),
+		convTransposeCase("ConvTranspose/16ch-small-map", f32(1, 9, 1, 2), f32(9, 16, 2, 2), false, graph.ConvOpts{Strides: s2}, nil),
+
 		maxPoolCase("MaxPool/3x3-s2-p1-overlapping", distinct(2, 2, 7, 6), graph.PoolOpts{Kernel: []int64{3, 3}, Strides: s2, Pads: p1}),
 		maxPoolCase("MaxPool/3x3-s1-overlapping", distinct(1, 2, 5, 5), graph.PoolOpts{Kernel: []int64{3, 3}}),
 		maxPoolCase("MaxPool/2x2-s2", distinct(2, 3, 4, 4), graph.PoolOpts{Kernel: s2, Strides: s2}),
@@ -110,21 +136,24 @@ func convCases() []Case {
 	}
 }
 
-// The gradient graphs of the conv, pool and index cases are valid ONNX for
-// an independent checker (onnx.checker with full shape inference).
+// The gradient and Hessian-vector-product graphs of the conv, pool and index
+// cases are valid ONNX for an independent checker (onnx.checker with full
+// shape inference).
 func TestConvAndIndexGradientGraphsPassChecker(t *testing.T) {
 	dir := t.TempDir()
 	var paths []string
 	for i, c := range slices.Concat(convCases(), indexCases()) {
-		b, _, err := build(c, true)
-		if err != nil {
-			t.Fatal(err)
+		for _, order := range []int{gradientGraph, hvpGraph} {
+			b, _, err := build(c, order, true)
+			if err != nil {
+				t.Fatal(err)
+			}
+			p := filepath.Join(dir, fmt.Sprintf("case%02d-order%d.onnx", i, order))
+			if err := os.WriteFile(p, b.bytes, 0o644); err != nil {
+				t.Fatal(err)
+			}
+			paths = append(paths, p)
 		}
-		p := filepath.Join(dir, fmt.Sprintf("case%02d.onnx", i))
-		if err := os.WriteFile(p, b.bytes, 0o644); err != nil {
-			t.Fatal(err)
-		}
-		paths = append(paths, p)
 	}
 	if err := onnxcheck.Files(paths...); err != nil {
 		t.Fatal(err)

@@ -55,26 +55,19 @@ const (
 // It returns an error when any element disagrees beyond the tolerances.
 func Check(c Case, seed uint64) ([]Result, error) {
 	rng := rand.New(rand.NewPCG(seed, 0x9e3779b97f4a7c15))
-	eps := c.Eps
-	if eps == 0 {
-		eps = 1e-2
-	}
-	values := make([]*runtime.Tensor, len(c.Inputs))
-	for i, in := range c.Inputs {
-		t, err := newInput(in, rng)
-		if err != nil {
-			return nil, fmt.Errorf("%s: input %d: %w", c.Name, i, err)
-		}
-		defer t.Close()
-		values[i] = t
-	}
-
-	// Forward graph for finite differences; analytic graph for the gradient.
-	fwd, outShape, err := build(c, false)
+	eps := c.step()
+	values, err := c.values(rng)
+	defer closeAll(values)
 	if err != nil {
 		return nil, err
 	}
-	ana, _, err := build(c, true)
+
+	// Forward graph for finite differences; analytic graph for the gradient.
+	fwd, outShape, err := build(c, forwardGraph, false)
+	if err != nil {
+		return nil, err
+	}
+	ana, _, err := build(c, gradientGraph, false)
 	if err != nil {
 		return nil, err
 	}
@@ -195,9 +188,33 @@ type built struct {
 	floatInputs []int
 }
 
-// build makes the case's graph: the plain function (forward) or the gradients
-// of Σ proj⊙f with respect to every float input (withGrad).
-func build(c Case, withGrad bool) (*built, graph.Shape, error) {
+// Orders of the graphs build makes.
+const (
+	forwardGraph  = iota // f itself
+	gradientGraph        // ∇ of Σ proj⊙f with respect to every float input
+	hvpGraph             // ∇ of Σ_i ⟨∇_i, v_i⟩: the Hessian-vector products
+)
+
+// build makes the case's graph of an order: the plain function, the
+// gradients of the loss Σ proj⊙f with respect to every float input, or,
+// with one more input v_i per float input, the gradients of Σ_i ⟨grad_i,
+// v_i⟩ (the gradient graph differentiated again). A quadratic loss adds
+// ½·Σ (proj⊙f)², so that the gradient flowing into f depends on the inputs
+// and a second derivative also differentiates each rule with respect to
+// its incoming gradient.
+func build(c Case, order int, quadratic bool) (*built, graph.Shape, error) {
+	g, b, shape, err := buildGraph(c, order, quadratic)
+	if err != nil {
+		return nil, nil, err
+	}
+	if b.bytes, err = graph.Marshal(&graph.Model{Graph: g}); err != nil {
+		return nil, nil, err
+	}
+	return b, shape, nil
+}
+
+// buildGraph is build without the encoding: the graph and its IO names.
+func buildGraph(c Case, order int, quadratic bool) (*graph.Graph, *built, graph.Shape, error) {
 	g := graph.New(c.Name)
 	var ins []*graph.Value
 	b := &built{}
@@ -211,43 +228,88 @@ func build(c Case, withGrad bool) (*built, graph.Shape, error) {
 	}
 	y := c.Build(g, ins)
 	if err := g.Err(); err != nil {
-		return nil, nil, fmt.Errorf("%s: %w", c.Name, err)
+		return nil, nil, nil, fmt.Errorf("%s: %w", c.Name, err)
 	}
 	if y.DType() != graph.Float32 {
-		return nil, nil, fmt.Errorf("%s: the function returns %v, want float32", c.Name, y.DType())
+		return nil, nil, nil, fmt.Errorf("%s: the function returns %v, want float32", c.Name, y.DType())
 	}
 	shape := y.Shape().Clone()
 	if shape.Rank() == 0 {
 		y = g.Reshape(y, 1)
 		shape = graph.Shape{1}
 	}
-	if !withGrad {
+	outputs := func(prefix string, vals []*graph.Value) {
+		for k, d := range vals {
+			name := fmt.Sprintf("%s%d", prefix, b.floatInputs[k])
+			g.Output(name, d)
+			b.outputs = append(b.outputs, name)
+		}
+	}
+	if order == forwardGraph {
 		g.Output("y", y)
 		b.outputs = []string{"y"}
 	} else {
 		proj := g.Input("proj", graph.Float32, shape)
 		b.inputs = append(b.inputs, "proj")
-		loss := g.ReduceSum(g.Mul(y, proj), false)
+		py := g.Mul(y, proj)
+		loss := g.ReduceSum(py, false)
+		if quadratic {
+			loss = g.Add(loss, g.Mul(g.ReduceSum(g.Mul(py, py), false), g.ConstFloat(0.5)))
+		}
 		var wrt []*graph.Value
 		for _, i := range b.floatInputs {
 			wrt = append(wrt, ins[i])
 		}
 		grads, err := compile.Gradients(g, loss, wrt)
 		if err != nil {
-			return nil, nil, fmt.Errorf("%s: %w", c.Name, err)
+			return nil, nil, nil, fmt.Errorf("%s: %w", c.Name, err)
 		}
-		for k, d := range grads {
-			name := fmt.Sprintf("grad%d", b.floatInputs[k])
-			g.Output(name, d)
-			b.outputs = append(b.outputs, name)
+		if order == gradientGraph {
+			outputs("grad", grads)
+		} else {
+			var dots []*graph.Value
+			for k, d := range grads {
+				name := fmt.Sprintf("v%d", b.floatInputs[k])
+				v := g.Input(name, graph.Float32, d.Shape())
+				b.inputs = append(b.inputs, name)
+				dots = append(dots, g.ReduceSum(g.Mul(d, v), false))
+			}
+			hvp, err := compile.Gradients(g, g.Sum(dots...), wrt)
+			if err != nil {
+				return nil, nil, nil, fmt.Errorf("%s: second order: %w", c.Name, err)
+			}
+			outputs("hvp", hvp)
 		}
 	}
-	data, err := graph.Marshal(&graph.Model{Graph: g})
-	if err != nil {
-		return nil, nil, err
+	return g, b, shape, nil
+}
+
+// step is the case's finite-difference step.
+func (c Case) step() float64 {
+	if c.Eps == 0 {
+		return 1e-2
 	}
-	b.bytes = data
-	return b, shape, nil
+	return c.Eps
+}
+
+// values draws the case's inputs (closeAll releases them, also after an
+// error).
+func (c Case) values(rng *rand.Rand) ([]*runtime.Tensor, error) {
+	var values []*runtime.Tensor
+	for i, in := range c.Inputs {
+		t, err := newInput(in, rng)
+		if err != nil {
+			return values, fmt.Errorf("%s: input %d: %w", c.Name, i, err)
+		}
+		values = append(values, t)
+	}
+	return values, nil
+}
+
+func closeAll(ts []*runtime.Tensor) {
+	for _, t := range ts {
+		t.Close()
+	}
 }
 
 func newInput(in Input, rng *rand.Rand) (*runtime.Tensor, error) {

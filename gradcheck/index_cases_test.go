@@ -33,5 +33,13 @@ func indexCases() []Case {
 			Build: func(g *graph.Graph, x []*graph.Value) *graph.Value {
 				return g.ScatterElements(x[0], x[1], x[2], 0, true)
 			}},
+		// Embedding gradients are ScatterNDs of whole rows (k = 1); k = 2
+		// addresses elements, with a negative entry.
+		{Name: "ScatterND/rows-add-repeated", Inputs: []Input{f32(5, 3), ints(graph.Shape{4, 1}, 1, 4, 1, 0), f32(4, 3)},
+			Build: func(g *graph.Graph, x []*graph.Value) *graph.Value { return g.ScatterND(x[0], x[1], x[2], true) }},
+		{Name: "ScatterND/rows-none", Inputs: []Input{f32(4, 5, 2), ints(graph.Shape{3, 1}, -1, 0, 1), f32(3, 5, 2)},
+			Build: func(g *graph.Graph, x []*graph.Value) *graph.Value { return g.ScatterND(x[0], x[1], x[2], false) }},
+		{Name: "ScatterND/elements-none", Inputs: []Input{f32(3, 4, 2), ints(graph.Shape{2, 2, 2}, 0, 1, 2, -1, 1, 0, 2, 2), f32(2, 2, 2)},
+			Build: func(g *graph.Graph, x []*graph.Value) *graph.Value { return g.ScatterND(x[0], x[1], x[2], false) }},
 	}
 }

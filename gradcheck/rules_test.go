@@ -66,6 +66,7 @@ func baseCases() []Case {
 		unaryCase("Neg", f32(5), (*graph.Graph).Neg),
 		unaryCase("Identity", f32(5), (*graph.Graph).Identity),
 		unaryCase("Abs", away(2, 5), (*graph.Graph).Abs),
+		unaryCase("Sign", away(2, 5), (*graph.Graph).Sign),
 		unaryCase("Relu", away(2, 5), (*graph.Graph).Relu),
 		unaryCase("Exp", f32(2, 5), (*graph.Graph).Exp),
 		unaryCase("Log", positive(2, 5), (*graph.Graph).Log),
@@ -118,6 +119,18 @@ func baseCases() []Case {
 		}),
 		unaryCase("Slice", f32(4, 5), func(g *graph.Graph, x *graph.Value) *graph.Value {
 			return g.Slice(x, []int64{1, -4}, []int64{3, 100}, []int64{0, 1}, nil)
+		}),
+		unaryCase("Slice/step2-offset", f32(3, 7), func(g *graph.Graph, x *graph.Value) *graph.Value {
+			return g.Slice(x, []int64{1}, []int64{7}, []int64{1}, []int64{2})
+		}),
+		unaryCase("Slice/step3-two-axes", f32(5, 8), func(g *graph.Graph, x *graph.Value) *graph.Value {
+			return g.Slice(x, []int64{0, 2}, []int64{5, 8}, []int64{0, 1}, []int64{2, 3})
+		}),
+		unaryCase("Slice/reverse", f32(2, 4, 3), func(g *graph.Graph, x *graph.Value) *graph.Value {
+			return g.Slice(x, []int64{3, 2}, []int64{-5, -4}, []int64{1, 2}, []int64{-1, -1})
+		}),
+		unaryCase("Slice/step-minus2-partial", f32(2, 9), func(g *graph.Graph, x *graph.Value) *graph.Value {
+			return g.Slice(x, []int64{7}, []int64{0}, []int64{1}, []int64{-2})
 		}),
 		unaryCase("Expand", f32(3, 1), func(g *graph.Graph, x *graph.Value) *graph.Value { return g.Expand(x, graph.Shape{2, 3, 4}) }),
 		unaryCase("Pad", f32(2, 3), func(g *graph.Graph, x *graph.Value) *graph.Value { return g.Pad(x, 1, 0, 0, 2) }),

@@ -25,6 +25,16 @@ func transformerCases() []Case {
 		{Name: "LayerNormalization/two-axes-no-bias", Inputs: []Input{f32(2, 3, 4), f32(3, 4)}, Build: func(g *graph.Graph, x []*graph.Value) *graph.Value {
 			return g.LayerNorm(x[0], x[1], nil, 1e-12)
 		}},
+		// The statistics outputs reach the loss (as they do in a second
+		// derivative, through the first one's rule).
+		{Name: "LayerNormalization/statistics", Inputs: []Input{f32(2, 3, 4), f32(4), f32(4)}, Build: func(g *graph.Graph, x []*graph.Value) *graph.Value {
+			out := g.Apply("LayerNormalization", x, graph.Attrs{"axis": int64(-1), "epsilon": float32(1e-5)}, 3)
+			return g.Add(g.Add(out[0], g.Mul(out[1], g.ConstFloat(0.7))), g.Mul(out[2], g.ConstFloat(-0.3)))
+		}},
+		{Name: "LayerNormalization/statistics-only", Inputs: []Input{f32(3, 2, 4), f32(2, 4)}, Build: func(g *graph.Graph, x []*graph.Value) *graph.Value {
+			out := g.Apply("LayerNormalization", x, graph.Attrs{"axis": int64(1)}, 3)
+			return g.Mul(out[1], out[2])
+		}},
 		// A node without the statistics outputs: the rule recomputes them.
 		{Name: "LayerNormalization/y-only", Inputs: []Input{f32(2, 3, 4), f32(4), f32(4)}, Build: func(g *graph.Graph, x []*graph.Value) *graph.Value {
 			return g.Apply("LayerNormalization", x, graph.Attrs{"axis": int64(-1), "epsilon": float32(1e-6)}, 1)[0]

@@ -359,14 +359,11 @@ func Resolve(info Info, raw map[string]string) (Hyper, error) {
 	return h, nil
 }
 
-// entry is a registry row: a method's info and, once built, its code.
+// entry is a registry row: a method's info and its code.
 type entry struct {
 	info   Info
 	method Method
 }
-
-// Available reports whether a method can be compiled.
-func (e entry) Available() bool { return e.method != nil }
 
 // All lists every method of the benchmark in the paper's Table 1 order,
 // preceded by Baseline and Unimodal.
@@ -378,33 +375,14 @@ func All() []Info {
 	return out
 }
 
-// IsAvailable reports whether the named method can be compiled.
-func IsAvailable(name string) bool {
+// Lookup returns a method by name.
+func Lookup(name string) (Method, error) {
+	var known []string
 	for _, e := range registry() {
 		if e.info.Name == name {
-			return e.Available()
+			return e.method, nil
 		}
-	}
-	return false
-}
-
-// Lookup returns an available method by name.
-func Lookup(name string) (Method, error) {
-	var avail, known []string
-	for _, e := range registry() {
 		known = append(known, e.info.Name)
-		if e.Available() {
-			avail = append(avail, e.info.Name)
-		}
-	}
-	for _, e := range registry() {
-		if e.info.Name != name {
-			continue
-		}
-		if !e.Available() {
-			return nil, fmt.Errorf("method %s (%s) is not available yet in this bmc (available: %s)", name, e.info.Display, strings.Join(avail, ", "))
-		}
-		return e.method, nil
 	}
 	return nil, fmt.Errorf("unknown method %q (methods: %s)", name, strings.Join(known, ", "))
 }

@@ -18,7 +18,7 @@ func integer(name, def, doc string) Param {
 }
 
 // registry is the paper's Table 1 (spec §4.18) with the defaults of spec §4,
-// one row per method file; a row without a method is listed but not built.
+// one row per method file.
 func registry() []entry {
 	return []entry{
 		baselineEntry(),

@@ -70,15 +70,12 @@ func (g *Grid) Expand() ([]Cell, []Skip, error) {
 								if _, err := methods.Resolve(info, hp); err != nil {
 									return nil, nil, fmt.Errorf("%s: %w", g.Path, err)
 								}
-								// An unavailable method's cells record its error when they run.
-								if methods.IsAvailable(m.Method) {
-									if err := experiment.Supports(encoderRequest(m.Method, d.Dataset, hp, enc)); err != nil {
-										if k := [2]string{m.Method, d.Dataset}; !skipped[k] {
-											skipped[k] = true
-											skips = append(skips, Skip{m.Method, d.Dataset, err.Error()})
-										}
-										continue
+								if err := experiment.Supports(encoderRequest(m.Method, d.Dataset, hp, enc)); err != nil {
+									if k := [2]string{m.Method, d.Dataset}; !skipped[k] {
+										skipped[k] = true
+										skips = append(skips, Skip{m.Method, d.Dataset, err.Error()})
 									}
+									continue
 								}
 								cells = append(cells, g.cell(m.Method, hp, d, data, preset, enc, seed))
 							}

@@ -94,13 +94,9 @@ func runMethods(args []string, stdout io.Writer) error {
 		return fmt.Errorf("methods takes at most one method name (got %q)", fs.Args())
 	}
 	tw := tabwriter.NewWriter(stdout, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, "method\tname\tcategory\timbalance indicator\tmodalities\tavailable")
+	fmt.Fprintln(tw, "method\tname\tcategory\timbalance indicator\tmodalities")
 	for _, info := range methods.All() {
-		avail := "no"
-		if methods.IsAvailable(info.Name) {
-			avail = "yes"
-		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%d\t%s\n", info.Name, info.Display, info.Category, info.Indicator, info.MaxModalities, avail)
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%d\n", info.Name, info.Display, info.Category, info.Indicator, info.MaxModalities)
 	}
 	if err := tw.Flush(); err != nil {
 		return err
@@ -130,14 +126,10 @@ func printMethod(w io.Writer, name string) error {
 	if info.PaperModalities > 0 {
 		paper = strconv.Itoa(info.PaperModalities)
 	}
-	avail := "yes"
-	if !methods.IsAvailable(info.Name) {
-		avail = "no (not built yet)"
-	}
 	fmt.Fprintf(w, "%s — %s\n", info.Name, info.Display)
 	fmt.Fprintf(w, "  category:            %s\n  imbalance indicator: %s\n", info.Category, info.Indicator)
 	fmt.Fprintf(w, "  modalities:          %s in the paper, up to %d in bmc\n  domains:             %s\n", paper, info.MaxModalities, info.Domains)
-	fmt.Fprintf(w, "  per-step cost:       %s\n  available:           %s\n", info.Cost, avail)
+	fmt.Fprintf(w, "  per-step cost:       %s\n", info.Cost)
 	if info.Citation != "" {
 		fmt.Fprintf(w, "  source:              %s\n", info.Citation)
 	}

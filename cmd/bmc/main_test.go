@@ -77,7 +77,6 @@ func TestBadInputListsTheValidChoices(t *testing.T) {
 	}{
 		{[]string{"frobnicate"}, []string{"unknown command", "compile", "train", "flops"}},
 		{[]string{"compile", "--method", "nope", "--dataset", "synth-av", "-o", tmp}, []string{"unknown method", "baseline", "agm", "reconboost"}},
-		{[]string{"compile", "--method", "lfm", "--dataset", "synth-av", "-o", tmp}, []string{"lfm", "not available", "baseline, unimodal"}},
 		{[]string{"compile", "--method", "agm", "--dataset", "nope", "-o", tmp}, []string{"unknown dataset", "synth-av", "cremad"}},
 		{[]string{"compile", "--method", "agm", "--dataset", "cremad", "-o", tmp}, []string{"cremad", "--data-root"}},
 		{[]string{"compile", "--method", "ogm", "--hp", "beta=1", "--dataset", "synth-av", "-o", tmp}, []string{"no hyperparameter \"beta\"", "alpha", "modulation_starts"}},
