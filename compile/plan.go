@@ -213,7 +213,7 @@ func (p *Plan) Save(dir string) error {
 		if !ok {
 			return fmt.Errorf("plan: no initial value for %s", s.Key)
 		}
-		f.Tensors[s.Key] = safetensors.Float32s(s.Shape, v)
+		f.Tensors[s.Key] = safetensors.Float32sView(s.Shape, v)
 	}
 	if err := safetensors.WriteFile(filepath.Join(dir, ParamsFile), f); err != nil {
 		return err

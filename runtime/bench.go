@@ -20,6 +20,9 @@ type BenchOptions struct {
 	Warmup, Iters int
 	// Threads overrides the plan's ONNX Runtime thread count when > 0.
 	Threads int
+	// ReleaseInitialValues is TrainOptions' (a process timing its one plan
+	// measures the memory a training process needs).
+	ReleaseInitialValues bool
 }
 
 // Timing is the median wall and process CPU time of a run, in
@@ -57,7 +60,7 @@ func Bench(p *compile.Plan, data datasets.Dataset, sched methods.Schedule, opt B
 		return nil, err
 	}
 	defer os.RemoveAll(dir)
-	t, err := newTrainer(p, data, sched, TrainOptions{OutDir: dir, Threads: opt.Threads, Workers: 1})
+	t, err := newTrainer(p, data, sched, TrainOptions{OutDir: dir, Threads: opt.Threads, Workers: 1, ReleaseInitialValues: opt.ReleaseInitialValues})
 	if err != nil {
 		return nil, err
 	}

@@ -453,3 +453,38 @@ func TestBatchPositionsFollowSkippedSamples(t *testing.T) {
 		t.Errorf("batch positions %v, want %v", sched.positions, want)
 	}
 }
+
+// With the plan's initial values released after loading, Run.Initial reads
+// them back from the run directory.
+func TestInitialValuesAfterRelease(t *testing.T) {
+	p, d := hookPlan(t, 2)
+	want := map[string][]float32{}
+	for k, v := range p.Init {
+		want[k] = slices.Clone(v)
+	}
+	sched := newHookSchedule()
+	checked := 0
+	sched.begin = func(r methods.Run) error {
+		for _, st := range r.Manifest().State {
+			got, err := r.Initial(st.Key)
+			if err != nil {
+				return err
+			}
+			w, ok := want[st.Key]
+			if !ok {
+				w = make([]float32, st.Shape.Size())
+			}
+			if !slices.Equal(got, w) {
+				return fmt.Errorf("Initial(%s) differs from the plan's initial value", st.Key)
+			}
+			checked++
+		}
+		return nil
+	}
+	if _, err := runtime.Train(p, d, sched, runtime.TrainOptions{OutDir: t.TempDir(), ReleaseInitialValues: true}); err != nil {
+		t.Fatal(err)
+	}
+	if p.Init != nil || checked == 0 {
+		t.Errorf("plan initial values kept (%v) or nothing checked (%d)", p.Init != nil, checked)
+	}
+}

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"math/rand/v2"
+	"path/filepath"
 	goruntime "runtime"
 	"slices"
 
@@ -12,6 +13,7 @@ import (
 	"bmc/datasets"
 	"bmc/internal/randstream"
 	"bmc/methods"
+	"bmc/safetensors"
 )
 
 // trainRun is the methods.Run the trainer gives a schedule.
@@ -84,7 +86,7 @@ func (r *trainRun) Initial(key string) ([]float32, error) {
 			continue
 		}
 		if s.Init == "params" {
-			return r.pr.Plan.Init[key], nil
+			return r.t.initialValue(key)
 		}
 		return make([]float32, s.Shape.Size()), nil
 	}
@@ -237,4 +239,31 @@ func (t *trainer) passLoader(name string, split datasets.Split, batch int, dropL
 	}
 	t.passLoaders[key] = l
 	return l, nil
+}
+
+// initialValue is a state tensor's value in the plan: from the plan in
+// memory, or, once the trainer released it, from the run's plan directory
+// (read once).
+func (t *trainer) initialValue(key string) ([]float32, error) {
+	if v, ok := t.plan.Init[key]; ok {
+		return v, nil
+	}
+	if t.initial == nil {
+		path := filepath.Join(t.opt.OutDir, PlanDir, compile.ParamsFile)
+		f, err := safetensors.ReadFile(path)
+		if err != nil {
+			return nil, err
+		}
+		t.initial = map[string][]float32{}
+		for k, tt := range f.Tensors {
+			if t.initial[k], err = tt.AsFloat32(); err != nil {
+				return nil, fmt.Errorf("%s: tensor %s: %w", path, k, err)
+			}
+		}
+	}
+	v, ok := t.initial[key]
+	if !ok {
+		return nil, fmt.Errorf("%s has no initial value of %s", filepath.Join(t.opt.OutDir, PlanDir, compile.ParamsFile), key)
+	}
+	return v, nil
 }

@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	goruntime "runtime"
+	"runtime/debug"
 	"time"
 
 	"bmc/compile"
@@ -55,6 +56,11 @@ type TrainOptions struct {
 	// each epoch's log line lists the training and validation samples it
 	// dropped, results.json the test samples.
 	SkipBad bool
+	// ReleaseInitialValues drops the plan's initial values (p.Init) once
+	// they are loaded into the training state, so a training process does
+	// not hold the parameters twice; a schedule's Run.Initial then reads
+	// them from the run's plan directory. The plan must not be trained again.
+	ReleaseInitialValues bool
 	// Profile, when set, has ONNX Runtime write a per-node timing profile of
 	// every graph (Chrome trace JSON, file names starting with Profile) when
 	// the run ends.
@@ -171,6 +177,9 @@ type trainer struct {
 	progress   *progress
 	// threads is ONNX Runtime's intra-op thread count.
 	threads int
+	// initial are the plan's initial values read back from the run
+	// directory (ReleaseInitialValues).
+	initial map[string][]float32
 	// passLoaders read the splits for the schedule's passes.
 	passLoaders map[passLoaderKey]*datasets.Loader
 }
@@ -222,6 +231,11 @@ func newTrainer(p *compile.Plan, data datasets.Dataset, sched methods.Schedule, 
 	t.threads = threads
 	if t.pr, err = Load(p, Options{Threads: threads, Profile: opt.Profile}); err != nil {
 		return nil, err
+	}
+	if opt.ReleaseInitialValues {
+		p.Init = nil
+		// Give the memory back now, before the training's own peak.
+		debug.FreeOSMemory()
 	}
 	t.run = &trainRun{t: t, pr: t.pr, seed: m.Train.Seed, global: 0}
 	if t.batch, err = t.pr.BatchOf(m.StepGraphs[0]); err != nil {

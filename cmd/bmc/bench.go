@@ -65,7 +65,7 @@ func runBench(args []string, stdout io.Writer) error {
 	if err != nil {
 		return err
 	}
-	res, err := runtime.Bench(plan, data, sched, runtime.BenchOptions{Iters: *iters, Warmup: *warmup, Threads: ef.threads})
+	res, err := runtime.Bench(plan, data, sched, runtime.BenchOptions{Iters: *iters, Warmup: *warmup, Threads: ef.threads, ReleaseInitialValues: true})
 	if err != nil {
 		return err
 	}

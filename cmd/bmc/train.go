@@ -46,7 +46,7 @@ func runTrain(args []string, stdout io.Writer) error {
 	})
 	var plan *compile.Plan
 	var data datasets.Dataset
-	trainStage := stageTrainer(stdout, *quiet, runtime.TrainOptions{Threads: ef.threads, Workers: *workers, SkipBad: *skipBad, Profile: *profile})
+	trainStage := stageTrainer(stdout, *quiet, runtime.TrainOptions{Threads: ef.threads, Workers: *workers, SkipBad: *skipBad, Profile: *profile, ReleaseInitialValues: true})
 	staged := func(res *runtime.Result, err error) error {
 		if err != nil {
 			return err
