@@ -42,8 +42,8 @@ func agmInfo() Info {
 func (agm) Info() Info { return agmInfo() }
 
 func (agm) Model(spec nn.ModelSpec, _ Hyper) (nn.ModelSpec, error) {
-	if n := len(spec.Modalities); n < 2 || n > 3 {
-		return spec, fmt.Errorf("method agm supports 2 or 3 modalities, the model has %d", n)
+	if err := requireModalities("agm", spec, 2, 3); err != nil {
+		return spec, err
 	}
 	return spec, nil
 }

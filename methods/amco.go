@@ -51,8 +51,8 @@ func amcoInfo() Info {
 func (amco) Info() Info { return amcoInfo() }
 
 func (amco) Model(spec nn.ModelSpec, hp Hyper) (nn.ModelSpec, error) {
-	if n := len(spec.Modalities); n < 2 || n > 3 {
-		return spec, fmt.Errorf("method amco supports 2 or 3 modalities, the model has %d", n)
+	if err := requireModalities("amco", spec, 2, 3); err != nil {
+		return spec, err
 	}
 	if spec.Fusion != nn.FusionConcat {
 		return spec, fmt.Errorf("method amco builds on the concat head, the model has fusion %s", spec.Fusion)

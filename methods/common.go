@@ -101,13 +101,7 @@ func buildLossStep(b *compile.Builder, scope string, loss func(s *compile.Step, 
 	l := loss(s, out, ce)
 	pop()
 	g.SetPhase(old)
-	grads, err := s.Gradients(l)
-	if err != nil {
-		return err
-	}
-	s.Optimize(grads)
-	reportForward(s, out, l)
-	return b.Add(s, 1)
+	return addLossStep(b, s, out, l)
 }
 
 // addGradientNoise adds (or, with subtract, takes away)
@@ -191,4 +185,17 @@ func drawNormals(r Run, inputs []string) error {
 	close(next)
 	wg.Wait()
 	return nil
+}
+
+// addLossStep finishes a default step graph whose loss is built: its
+// gradients with respect to every parameter, the optimizer, the logged
+// loss and logits, and the graph as the plan's step.
+func addLossStep(b *compile.Builder, s *compile.Step, out nn.Outputs, loss *graph.Value) error {
+	grads, err := s.Gradients(loss)
+	if err != nil {
+		return err
+	}
+	s.Optimize(grads)
+	reportForward(s, out, loss)
+	return b.Add(s, 1)
 }

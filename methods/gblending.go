@@ -41,8 +41,8 @@ func gblendingInfo() Info {
 func (gblending) Info() Info { return gblendingInfo() }
 
 func (gblending) Model(spec nn.ModelSpec, _ Hyper) (nn.ModelSpec, error) {
-	if n := len(spec.Modalities); n < 2 || n > 3 {
-		return spec, fmt.Errorf("method gblending supports 2 or 3 modalities, the model has %d", n)
+	if err := requireModalities("gblending", spec, 2, 3); err != nil {
+		return spec, err
 	}
 	return spec, nil
 }
@@ -104,13 +104,7 @@ func (gblending) Build(b *compile.Builder, hp Hyper) error {
 	}
 	loss := g.Sum(terms...)
 	g.SetPhase(old)
-	grads, err := s.Gradients(loss)
-	if err != nil {
-		return err
-	}
-	s.Optimize(grads)
-	reportForward(s, out, loss)
-	if err := b.Add(s, 1); err != nil {
+	if err := addLossStep(b, s, out, loss); err != nil {
 		return err
 	}
 

@@ -45,8 +45,8 @@ func greedyInfo() Info {
 func (greedy) Info() Info { return greedyInfo() }
 
 func (greedy) Model(spec nn.ModelSpec, _ Hyper) (nn.ModelSpec, error) {
-	if n := len(spec.Modalities); n < 2 || n > 3 {
-		return spec, fmt.Errorf("method greedy supports 2 or 3 modalities, the model has %d", n)
+	if err := requireModalities("greedy", spec, 2, 3); err != nil {
+		return spec, err
 	}
 	for _, m := range spec.Modalities {
 		if m.Encoder.Kind != "resnet18" {

@@ -50,8 +50,8 @@ func lfmInfo() Info {
 func (lfm) Info() Info { return lfmInfo() }
 
 func (lfm) Model(spec nn.ModelSpec, _ Hyper) (nn.ModelSpec, error) {
-	if n := len(spec.Modalities); n < 2 || n > 3 {
-		return spec, fmt.Errorf("method lfm supports 2 or 3 modalities (its alignment loss pairs them), the model has %d", n)
+	if err := requireModalities("lfm", spec, 2, 3); err != nil {
+		return spec, err
 	}
 	return spec, nil
 }
@@ -147,13 +147,7 @@ func (lfm) Build(b *compile.Builder, hp Hyper) error {
 	}
 	_, _, total := lfmLosses(s, out, hp)
 	loss := s.G.Mul(total, s.G.ConstFloat(2))
-	grads, err := s.Gradients(loss)
-	if err != nil {
-		return err
-	}
-	s.Optimize(grads)
-	reportForward(s, out, loss)
-	if err := b.Add(s, 1); err != nil {
+	if err := addLossStep(b, s, out, loss); err != nil {
 		return err
 	}
 

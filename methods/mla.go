@@ -41,9 +41,8 @@ func mlaInfo() Info {
 func (mla) Info() Info { return mlaInfo() }
 
 func (mla) Model(spec nn.ModelSpec, hp Hyper) (nn.ModelSpec, error) {
-	n := len(spec.Modalities)
-	if n < 2 || n > 3 {
-		return spec, fmt.Errorf("method mla supports 2 or 3 modalities, the model has %d", n)
+	if err := requireModalities("mla", spec, 2, 3); err != nil {
+		return spec, err
 	}
 	spec.Fusion = nn.FusionShared
 	spec.FusionOptions = nn.Options{nn.SharedEntropyGate: 1}

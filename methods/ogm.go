@@ -1,8 +1,6 @@
 package methods
 
 import (
-	"fmt"
-
 	"bmc/compile"
 	"bmc/graph"
 	"bmc/graph/nn"
@@ -33,8 +31,8 @@ func ogmInfo() Info {
 func (ogm) Info() Info { return ogmInfo() }
 
 func (ogm) Model(spec nn.ModelSpec, _ Hyper) (nn.ModelSpec, error) {
-	if n := len(spec.Modalities); n < 2 || n > 3 {
-		return spec, fmt.Errorf("method ogm supports 2 or 3 modalities, the model has %d", n)
+	if err := requireModalities("ogm", spec, 2, 3); err != nil {
+		return spec, err
 	}
 	return spec, nil
 }

@@ -1,8 +1,6 @@
 package methods
 
 import (
-	"fmt"
-
 	"bmc/compile"
 	"bmc/graph"
 	"bmc/graph/nn"
@@ -43,8 +41,8 @@ func opmInfo() Info {
 func (opm) Info() Info { return opmInfo() }
 
 func (opm) Model(spec nn.ModelSpec, _ Hyper) (nn.ModelSpec, error) {
-	if n := len(spec.Modalities); n < 2 || n > 3 {
-		return spec, fmt.Errorf("method opm supports 2 or 3 modalities, the model has %d", n)
+	if err := requireModalities("opm", spec, 2, 3); err != nil {
+		return spec, err
 	}
 	return spec, nil
 }
@@ -126,14 +124,8 @@ func (opm) Build(b *compile.Builder, hp Hyper) error {
 	loss := g.Div(g.ReduceSum(g.Mul(weight, ce), false), g.Max(total, one))
 	pop()
 	g.SetPhase(old)
-	grads, err := s.Gradients(loss)
-	if err != nil {
-		return err
-	}
-	s.Optimize(grads)
 	// The training accuracy is the undropped model's, as in the reference.
-	reportForward(s, out, loss)
-	return b.Add(s, 1)
+	return addLossStep(b, s, out, loss)
 }
 
 func (opm) Schedule(_ *compile.Manifest, hp Hyper) (Schedule, error) {

@@ -40,8 +40,8 @@ func pmrInfo() Info {
 func (pmr) Info() Info { return pmrInfo() }
 
 func (pmr) Model(spec nn.ModelSpec, _ Hyper) (nn.ModelSpec, error) {
-	if n := len(spec.Modalities); n < 2 || n > 3 {
-		return spec, fmt.Errorf("method pmr supports 2 or 3 modalities, the model has %d", n)
+	if err := requireModalities("pmr", spec, 2, 3); err != nil {
+		return spec, err
 	}
 	return spec, nil
 }

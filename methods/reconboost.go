@@ -51,8 +51,8 @@ func (reconboost) Info() Info { return reconboostInfo() }
 const reconboostInitialRate = 0.01
 
 func (reconboost) Model(spec nn.ModelSpec, _ Hyper) (nn.ModelSpec, error) {
-	if n := len(spec.Modalities); n < 2 || n > 3 {
-		return spec, fmt.Errorf("method reconboost supports 2 or 3 modalities, the model has %d", n)
+	if err := requireModalities("reconboost", spec, 2, 3); err != nil {
+		return spec, err
 	}
 	spec.Fusion = nn.FusionShared
 	spec.FusionOptions = nn.Options{nn.SharedBoostRate: reconboostInitialRate}

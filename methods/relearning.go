@@ -39,8 +39,8 @@ func relearningInfo() Info {
 func (relearning) Info() Info { return relearningInfo() }
 
 func (relearning) Model(spec nn.ModelSpec, _ Hyper) (nn.ModelSpec, error) {
-	if n := len(spec.Modalities); n < 2 || n > 3 {
-		return spec, fmt.Errorf("method relearning supports 2 or 3 modalities, the model has %d", n)
+	if err := requireModalities("relearning", spec, 2, 3); err != nil {
+		return spec, err
 	}
 	return spec, nil
 }

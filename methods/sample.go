@@ -48,8 +48,8 @@ const (
 func (sample) Info() Info { return sampleInfo() }
 
 func (sample) Model(spec nn.ModelSpec, _ Hyper) (nn.ModelSpec, error) {
-	if n := len(spec.Modalities); n < 2 || n > 3 {
-		return spec, fmt.Errorf("method sample supports 2 or 3 modalities, the model has %d", n)
+	if err := requireModalities("sample", spec, 2, 3); err != nil {
+		return spec, err
 	}
 	return spec, nil
 }
@@ -71,13 +71,7 @@ func (sample) Build(b *compile.Builder, hp Hyper) error {
 		return err
 	}
 	loss := compile.CrossEntropy(s.G, out.Logits, s.Labels)
-	grads, err := s.Gradients(loss)
-	if err != nil {
-		return err
-	}
-	s.Optimize(grads)
-	reportForward(s, out, loss)
-	if err := b.Add(s, 1); err != nil {
+	if err := addLossStep(b, s, out, loss); err != nil {
 		return err
 	}
 	epochs := int64(max(0, cfg.Epochs-hp.Int("modulation_starts")))

@@ -1,8 +1,6 @@
 package methods
 
 import (
-	"fmt"
-
 	"bmc/compile"
 	"bmc/graph"
 	"bmc/graph/nn"
@@ -38,8 +36,8 @@ func umtInfo() Info {
 func (umt) Info() Info { return umtInfo() }
 
 func (umt) Model(spec nn.ModelSpec, _ Hyper) (nn.ModelSpec, error) {
-	if n := len(spec.Modalities); n < 2 || n > 3 {
-		return spec, fmt.Errorf("method umt supports 2 or 3 modalities, the model has %d", n)
+	if err := requireModalities("umt", spec, 2, 3); err != nil {
+		return spec, err
 	}
 	return spec, nil
 }
@@ -76,14 +74,8 @@ func (umt) Build(b *compile.Builder, hp Hyper) error {
 	loss := g.Add(ce, g.Mul(weight, g.Sum(terms...)))
 	pop()
 	g.SetPhase(old)
-	grads, err := s.Gradients(loss)
-	if err != nil {
-		return err
-	}
-	s.Optimize(grads)
 	s.Metric("umt.ce", g.Reshape(ce, 1))
-	reportForward(s, out, loss)
-	return b.Add(s, 1)
+	return addLossStep(b, s, out, loss)
 }
 
 func (umt) Schedule(_ *compile.Manifest, hp Hyper) (Schedule, error) {

@@ -57,7 +57,7 @@ func runBench(args []string, stdout io.Writer) error {
 	} else if req, err = ef.request(fs); err != nil {
 		return err
 	}
-	plan, data, err := experiment.Compile(req)
+	plan, data, err := experiment.CompileWith(req, runtime.ReadFinishedRun)
 	if err != nil {
 		return err
 	}
