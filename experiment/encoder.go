@@ -137,3 +137,21 @@ func ParseEncoderFlag(s string) (modality, spec string) {
 	}
 	return "", s
 }
+
+// EncoderFlags reads a list of --encoder values: the last SPEC for every
+// modality (empty when none) and the MODALITY=SPEC ones by modality (nil
+// when none).
+func EncoderFlags(items []string) (all string, per map[string]string) {
+	for _, item := range items {
+		mod, spec := ParseEncoderFlag(item)
+		if mod == "" {
+			all = spec
+			continue
+		}
+		if per == nil {
+			per = map[string]string{}
+		}
+		per[mod] = spec
+	}
+	return all, per
+}

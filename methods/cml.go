@@ -77,8 +77,8 @@ func confidence(g *graph.Graph, logits *graph.Value) *graph.Value {
 }
 
 func (cml) Build(b *compile.Builder, hp Hyper) error {
-	return buildLossStep(b, "cml", func(s *compile.Step, out nn.Outputs, ce *graph.Value) *graph.Value {
-		return cmlLoss(s, out, ce, float32(hp.Float("lam")), hp.Bool("compat"))
+	return buildLossStep(b, "cml", func(s *compile.Step, out nn.Outputs, ce *graph.Value) (*graph.Value, error) {
+		return cmlLoss(s, out, ce, float32(hp.Float("lam")), hp.Bool("compat")), nil
 	})
 }
 

@@ -88,7 +88,7 @@ func (windowSchedule) AfterStep(Run) error      { return nil }
 // builds it from the train-mode forward and CE(z, y) (its nodes in the
 // method phase, under scope); the step differentiates it with respect to
 // every parameter and optimizes.
-func buildLossStep(b *compile.Builder, scope string, loss func(s *compile.Step, out nn.Outputs, ce *graph.Value) *graph.Value) error {
+func buildLossStep(b *compile.Builder, scope string, loss func(s *compile.Step, out nn.Outputs, ce *graph.Value) (*graph.Value, error)) error {
 	s := b.NewStep(TrainGraph, "train", b.Config().BatchSize)
 	out, err := s.Forward(nn.Train, nil)
 	if err != nil {
@@ -98,9 +98,12 @@ func buildLossStep(b *compile.Builder, scope string, loss func(s *compile.Step, 
 	ce := compile.CrossEntropy(g, out.Logits, s.Labels)
 	old := g.SetPhase(graph.PhaseMethod)
 	pop := g.Scope(scope)
-	l := loss(s, out, ce)
+	l, err := loss(s, out, ce)
 	pop()
 	g.SetPhase(old)
+	if err != nil {
+		return err
+	}
 	return addLossStep(b, s, out, l)
 }
 

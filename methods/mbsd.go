@@ -55,8 +55,8 @@ type mbsdModality struct {
 }
 
 func (mbsd) Build(b *compile.Builder, hp Hyper) error {
-	return buildLossStep(b, "mbsd", func(s *compile.Step, out nn.Outputs, ce *graph.Value) *graph.Value {
-		return mbsdLoss(s, out, ce, hp.Bool("compat"))
+	return buildLossStep(b, "mbsd", func(s *compile.Step, out nn.Outputs, ce *graph.Value) (*graph.Value, error) {
+		return mbsdLoss(s, out, ce, hp.Bool("compat")), nil
 	})
 }
 

@@ -45,37 +45,28 @@ func (umt) Model(spec nn.ModelSpec, _ Hyper) (nn.ModelSpec, error) {
 const umtActive = "umt.active"
 
 func (umt) Build(b *compile.Builder, hp Hyper) error {
-	s := b.NewStep(TrainGraph, "train", b.Config().BatchSize)
-	out, err := s.Forward(nn.Train, nil)
-	if err != nil {
-		return err
-	}
-	g := s.G
-	ce := compile.CrossEntropy(g, out.Logits, s.Labels)
-	old := g.SetPhase(graph.PhaseMethod)
-	pop := g.Scope("umt")
-	mode := nn.Eval
-	if hp.Bool("compat") {
-		mode = nn.Train
-	}
-	var terms []*graph.Value
-	for _, m := range s.Model().ModalityNames() {
-		teacher, err := s.TeacherFeatures(m, mode)
-		if err != nil {
-			return err
+	return buildLossStep(b, "umt", func(s *compile.Step, out nn.Outputs, ce *graph.Value) (*graph.Value, error) {
+		g := s.G
+		mode := nn.Eval
+		if hp.Bool("compat") {
+			mode = nn.Train
 		}
-		d := g.Sub(teacher, out.Features[m])
-		mse := g.ReduceMean(g.Mul(d, d), false)
-		s.Metric("umt.mse/"+m, g.Reshape(mse, 1))
-		terms = append(terms, mse)
-	}
-	active := s.Input(umtActive, graph.Shape{1}, []float32{1}, "1 inside the modulation window, else 0")
-	weight := g.Mul(g.ReduceSum(active, false), g.ConstFloat(float32(hp.Float("scaling"))))
-	loss := g.Add(ce, g.Mul(weight, g.Sum(terms...)))
-	pop()
-	g.SetPhase(old)
-	s.Metric("umt.ce", g.Reshape(ce, 1))
-	return addLossStep(b, s, out, loss)
+		var terms []*graph.Value
+		for _, m := range s.Model().ModalityNames() {
+			teacher, err := s.TeacherFeatures(m, mode)
+			if err != nil {
+				return nil, err
+			}
+			d := g.Sub(teacher, out.Features[m])
+			mse := g.ReduceMean(g.Mul(d, d), false)
+			s.Metric("umt.mse/"+m, g.Reshape(mse, 1))
+			terms = append(terms, mse)
+		}
+		active := s.Input(umtActive, graph.Shape{1}, []float32{1}, "1 inside the modulation window, else 0")
+		weight := g.Mul(g.ReduceSum(active, false), g.ConstFloat(float32(hp.Float("scaling"))))
+		s.Metric("umt.ce", g.Reshape(ce, 1))
+		return g.Add(ce, g.Mul(weight, g.Sum(terms...))), nil
+	})
 }
 
 func (umt) Schedule(_ *compile.Manifest, hp Hyper) (Schedule, error) {

@@ -129,17 +129,7 @@ func (g *Grid) cell(method string, hp map[string]string, d DatasetEntry, data ma
 			cfg.Data[k] = v
 		}
 	}
-	for _, e := range enc {
-		mod, spec := experiment.ParseEncoderFlag(e)
-		if mod == "" {
-			cfg.Encoder = spec
-			continue
-		}
-		if cfg.Encoders == nil {
-			cfg.Encoders = map[string]string{}
-		}
-		cfg.Encoders[mod] = spec
-	}
+	cfg.Encoder, cfg.Encoders = experiment.EncoderFlags(enc)
 	var variant []string
 	id := []string{method}
 	if s := label(hp); s != "" {
@@ -191,16 +181,6 @@ func uniqueIDs(cells []Cell) error {
 // dataset, hyperparameters and encoder flags (SPEC or MODALITY=SPEC).
 func encoderRequest(method, dataset string, hp map[string]string, enc []string) experiment.Request {
 	r := experiment.Request{Method: method, Dataset: dataset, Hyper: hp}
-	for _, e := range enc {
-		mod, spec := experiment.ParseEncoderFlag(e)
-		if mod == "" {
-			r.Encoder = spec
-			continue
-		}
-		if r.Encoders == nil {
-			r.Encoders = map[string]string{}
-		}
-		r.Encoders[mod] = spec
-	}
+	r.Encoder, r.Encoders = experiment.EncoderFlags(enc)
 	return r
 }

@@ -109,17 +109,7 @@ func (e *experimentFlags) flagRequest(fs *pflag.FlagSet) (experiment.Request, er
 	if r.Teachers, err = modalityPaths("teacher", "RUN_DIR", e.teachers); err != nil {
 		return r, err
 	}
-	for _, item := range e.encoders {
-		mod, spec := experiment.ParseEncoderFlag(item)
-		if mod == "" {
-			r.Encoder = spec
-			continue
-		}
-		if r.Encoders == nil {
-			r.Encoders = map[string]string{}
-		}
-		r.Encoders[mod] = spec
-	}
+	r.Encoder, r.Encoders = experiment.EncoderFlags(e.encoders)
 	if fs.Changed("seed") {
 		r.Train.Seed = &e.seed
 	}
