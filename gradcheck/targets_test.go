@@ -7,24 +7,21 @@ import (
 	"bmc/runtime"
 )
 
-// DeviceEnv names a device (cpu, cuda, cuda:N) on which
-// TestGradientsOnDevice runs the conv, pool and batch-norm checks and
-// compares their results with the CPU's; tools/gpu/check.sh sets it.
-const DeviceEnv = "BMC_GRADCHECK_DEVICE"
-
 // deviceTolerance bounds the CUDA-versus-CPU difference of a case's output
 // and gradients in fp32 (relative to the tensor's largest magnitude):
 // cuDNN's algorithms sum in other orders than the CPU's, nothing more.
 const deviceTolerance = 1e-4
 
+// The conv, pool and batch-norm checks pass on the device that
+// runtime.DeviceTestEnv names, and agree there with the CPU.
 func TestGradientsOnDevice(t *testing.T) {
-	name := os.Getenv(DeviceEnv)
+	name := os.Getenv(runtime.DeviceTestEnv)
 	if name == "" {
-		t.Skipf("%s is unset (tools/gpu/check.sh sets it on a GPU machine)", DeviceEnv)
+		t.Skipf("%s is unset (tools/gpu/check.sh sets it on a GPU machine)", runtime.DeviceTestEnv)
 	}
 	d, err := runtime.ParseDevice(name)
 	if err != nil {
-		t.Fatalf("%s: %v", DeviceEnv, err)
+		t.Fatalf("%s: %v", runtime.DeviceTestEnv, err)
 	}
 	target := runtime.Target{Device: d}
 	if err := target.Check(); err != nil {

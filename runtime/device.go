@@ -9,6 +9,11 @@ import (
 	"strings"
 )
 
+// DeviceTestEnv names the device (cpu, cuda, cuda:N) that the device tests
+// of runtime and gradcheck run on and compare with the CPU; they skip when
+// it is unset. tools/gpu/check.sh sets it on a GPU machine.
+const DeviceTestEnv = "BMC_TEST_DEVICE"
+
 // Device is where ONNX Runtime runs a session's graphs: the CPU (the zero
 // value) or one NVIDIA GPU through the CUDA execution provider.
 type Device struct {
