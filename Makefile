@@ -35,8 +35,8 @@ $(ORT_CUDA_LIB): | $(ORT_LIB)
 
 # Everything tools/gpu/check.sh needs on a GPU machine without Go or a registry, in parts small
 # enough to carry one per device call (tools/gpu/README.md says how).
-gpu-carry: ort build
-	ORT_CUDA_PKG=$(ORT_CUDA_PKG) ORT_CUDA_SHA256=$(ORT_CUDA_SHA256) tools/gpu/pack.sh $(ORT_LIB) .gpu-carry
+gpu-carry: ort-cuda build
+	tools/gpu/pack.sh $(ORT_LIB) .gpu-carry
 
 # Debian's python3-onnx checks every ONNX file bmc writes, independently of bmc.
 checker:

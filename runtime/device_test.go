@@ -113,8 +113,9 @@ func TestTargetCheck(t *testing.T) {
 	if err := os.WriteFile(filepath.Join(dir, cudaProviderLib), nil, 0o644); err != nil {
 		t.Fatal(err)
 	}
-	if err := (Target{Device: cuda}).Check(); err == nil || strings.Contains(err.Error(), "provider library") {
-		t.Errorf("with both provider files: %v, want the driver or the device count to decide", err)
+	// The driver and the device count decide now (and pass on a GPU machine).
+	if err := (Target{Device: cuda}).Check(); err != nil && strings.Contains(err.Error(), "provider library") {
+		t.Errorf("with both provider files: %v", err)
 	}
 }
 

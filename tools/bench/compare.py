@@ -21,9 +21,12 @@ import sys
 HERE = os.path.dirname(os.path.abspath(__file__))
 
 
-def run_json(cmd):
+def run_json(cmd, timeout=None):
     """The JSON a command prints, or {"error": its last stderr line}."""
-    r = subprocess.run(cmd, capture_output=True, text=True)
+    try:
+        r = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
+    except subprocess.TimeoutExpired:
+        return {"error": f"timed out after {timeout} s"}
     if r.returncode != 0:
         lines = r.stderr.strip().splitlines() or [f"exit status {r.returncode}"]
         return {"error": lines[-1]}
@@ -39,7 +42,8 @@ def main():
     ap.add_argument("--method", default="baseline")
     ap.add_argument("--device", default="cpu")
     ap.add_argument("--precisions", default="fp32")
-    ap.add_argument("--json-out", help="also write the rows as JSON to this file")
+    ap.add_argument("--json-out", help="also write the rows as JSON to this file (after every row)")
+    ap.add_argument("--timeout", type=float, help="seconds each measurement may take")
     args = ap.parse_args()
     try:
         import torch  # noqa: F401
@@ -52,14 +56,17 @@ def main():
         for threads in args.threads.split(","):
             for prec in args.precisions.split(","):
                 b = run_json([args.bmc, "bench", "--size", size, "--method", args.method, "--threads", threads,
-                              "--device", args.device, "--precision", prec, "--iters", str(args.iters), "--json"])
+                              "--device", args.device, "--precision", prec, "--iters", str(args.iters), "--json"],
+                             args.timeout)
                 p = None
                 if have_torch:
                     p = run_json([sys.executable, os.path.join(HERE, "resnet_step.py"), "--size", size,
                                   "--threads", threads, "--device", args.device, "--precision", prec,
-                                  "--iters", str(args.iters), "--json"])
+                                  "--iters", str(args.iters), "--json"], args.timeout)
                 rows.append({"size": size, "threads": threads, "device": args.device, "precision": prec,
                              "bmc": b, "pytorch": p})
+                if args.json_out:
+                    write_json(args.json_out, rows)
     print(f"{'size':<6} {'thr':>3} {'prec':<4} | {'bmc fwd ms':>10} {'bmc step ms':>11} {'step/fwd':>8} {'RSS MiB':>8} | "
           f"{'torch fwd':>9} {'torch step':>10} {'step/fwd':>8} {'RSS MiB':>8} | {'fwd ratio':>9} {'step ratio':>10} {'RSS ratio':>9}")
     for r in rows:
@@ -77,10 +84,13 @@ def main():
         for name in ("bmc", "pytorch"):
             if r[name] and "error" in r[name]:
                 print(f"{r['size']} {r['precision']} {name}: {r[name]['error']}")
-    if args.json_out:
-        with open(args.json_out, "w") as f:
-            json.dump(rows, f, indent=2)
-            f.write("\n")
+
+
+def write_json(path, rows):
+    with open(path + ".tmp", "w") as f:
+        json.dump(rows, f, indent=2)
+        f.write("\n")
+    os.replace(path + ".tmp", path)
 
 
 def side(m, fwd_width, step_width):
