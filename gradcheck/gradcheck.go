@@ -53,7 +53,11 @@ const (
 // Check evaluates the case's gradient with respect to each float input
 // against central differences of the loss Σ R⊙f(x) for a random projection R.
 // It returns an error when any element disagrees beyond the tolerances.
-func Check(c Case, seed uint64) ([]Result, error) {
+func Check(c Case, seed uint64) ([]Result, error) { return CheckOn(c, seed, runtime.Target{}) }
+
+// CheckOn is Check with both graphs run on a target (a device and a
+// precision) instead of the CPU.
+func CheckOn(c Case, seed uint64, target runtime.Target) ([]Result, error) {
 	rng := rand.New(rand.NewPCG(seed, 0x9e3779b97f4a7c15))
 	eps := c.step()
 	values, err := c.values(rng)
@@ -80,12 +84,13 @@ func Check(c Case, seed uint64) ([]Result, error) {
 		proj.F32[i] = float32(rng.Float64()*2 - 1)
 	}
 
-	fsess, err := runtime.NewSession(fwd.bytes, fwd.inputs, fwd.outputs, runtime.Options{Threads: 1})
+	opt := runtime.Options{Threads: 1, Target: target}
+	fsess, err := runtime.NewSession(fwd.bytes, fwd.inputs, fwd.outputs, opt)
 	if err != nil {
 		return nil, fmt.Errorf("%s: forward graph: %w", c.Name, err)
 	}
 	defer fsess.Close()
-	asess, err := runtime.NewSession(ana.bytes, ana.inputs, ana.outputs, runtime.Options{Threads: 1})
+	asess, err := runtime.NewSession(ana.bytes, ana.inputs, ana.outputs, opt)
 	if err != nil {
 		return nil, fmt.Errorf("%s: gradient graph: %w", c.Name, err)
 	}

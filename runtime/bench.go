@@ -20,6 +20,8 @@ type BenchOptions struct {
 	Warmup, Iters int
 	// Threads overrides the plan's ONNX Runtime thread count when > 0.
 	Threads int
+	// Target is the device and precision (zero: the CPU in fp32).
+	Target
 	// ReleaseInitialValues is TrainOptions' (a process timing its one plan
 	// measures the memory a training process needs).
 	ReleaseInitialValues bool
@@ -55,12 +57,15 @@ func Bench(p *compile.Plan, data datasets.Dataset, sched methods.Schedule, opt B
 	if opt.Iters < 1 || opt.Warmup < 0 {
 		return nil, fmt.Errorf("bench: %d timed and %d warm-up runs: want ≥ 1 and ≥ 0", opt.Iters, opt.Warmup)
 	}
+	if err := opt.Target.Check(); err != nil {
+		return nil, err
+	}
 	dir, err := os.MkdirTemp("", "bmc-bench-")
 	if err != nil {
 		return nil, err
 	}
 	defer os.RemoveAll(dir)
-	t, err := newTrainer(p, data, sched, TrainOptions{OutDir: dir, Threads: opt.Threads, Workers: 1, ReleaseInitialValues: opt.ReleaseInitialValues})
+	t, err := newTrainer(p, data, sched, TrainOptions{OutDir: dir, Threads: opt.Threads, Target: opt.Target, Workers: 1, ReleaseInitialValues: opt.ReleaseInitialValues})
 	if err != nil {
 		return nil, err
 	}

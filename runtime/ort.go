@@ -83,6 +83,8 @@ type Options struct {
 	// (Chrome trace JSON) to a file named with this prefix when the session
 	// closes.
 	Profile string
+	// Target is the device and precision (zero: the CPU in fp32).
+	Target
 }
 
 // Session is one ONNX graph loaded in ONNX Runtime, with its input and output
@@ -95,17 +97,37 @@ type Session struct {
 
 // NewSession loads an ONNX model from bytes.
 func NewSession(model []byte, inputs, outputs []string, opt Options) (*Session, error) {
+	if err := opt.Target.Check(); err != nil {
+		return nil, err
+	}
 	if err := Init(); err != nil {
 		return nil, err
 	}
 	if err := machine.CheckThreads("ONNX Runtime threads", opt.Threads, true); err != nil {
 		return nil, err
 	}
+	if !opt.Device.CUDA {
+		return newSession(model, inputs, outputs, opt)
+	}
+	var s *Session
+	_, err := keepGoSignalHandlers(func() (err error) {
+		s, err = newSession(model, inputs, outputs, opt)
+		return err
+	})
+	return s, err
+}
+
+func newSession(model []byte, inputs, outputs []string, opt Options) (*Session, error) {
 	so, err := ort.NewSessionOptions()
 	if err != nil {
 		return nil, err
 	}
 	defer so.Destroy()
+	if opt.Device.CUDA {
+		if err := appendCUDA(so, opt.Target); err != nil {
+			return nil, err
+		}
+	}
 	if opt.Threads > 0 {
 		if err := so.SetIntraOpNumThreads(opt.Threads); err != nil {
 			return nil, err
@@ -131,6 +153,23 @@ func NewSession(model []byte, inputs, outputs []string, opt Options) (*Session, 
 		return nil, fmt.Errorf("ONNX Runtime rejected the graph: %w", err)
 	}
 	return &Session{s: s, Inputs: inputs, Outputs: outputs}, nil
+}
+
+// appendCUDA adds the CUDA execution provider for the target; nodes it has
+// no kernel for fall back to the CPU.
+func appendCUDA(so *ort.SessionOptions, t Target) error {
+	co, err := ort.NewCUDAProviderOptions()
+	if err != nil {
+		return fmt.Errorf("device %s: ONNX Runtime cannot make CUDA provider options (is the core library a CUDA-enabled build? `make ort` fetches one): %w", t.Device, err)
+	}
+	defer co.Destroy()
+	if err := co.Update(t.cudaProviderOptions()); err != nil {
+		return fmt.Errorf("device %s: CUDA provider options: %w", t.Device, err)
+	}
+	if err := so.AppendExecutionProviderCUDA(co); err != nil {
+		return fmt.Errorf("device %s: ONNX Runtime cannot start the CUDA provider (CUDA 13 libraries libcudart.so.13, libcublas.so.13, libcublasLt.so.13, libcurand.so.10 and cuDNN 9 must be on LD_LIBRARY_PATH): %w", t.Device, err)
+	}
+	return nil
 }
 
 // Run runs the graph; outputs must be pre-allocated tensors of the right shapes.

@@ -44,6 +44,9 @@ type TrainOptions struct {
 	Resume bool
 	// Threads overrides the plan's ONNX Runtime thread count when > 0.
 	Threads int
+	// Target is the device and precision every graph runs on (zero: the
+	// CPU in fp32); Train checks it before it writes anything.
+	Target
 	// Progress receives one human-readable line per epoch (nil: silent).
 	Progress io.Writer
 	// Files are written into a new run directory before training starts
@@ -85,6 +88,9 @@ type Result struct {
 	TrainingFLOPs int64   `json:"training_flops"`
 	PlannedFLOPs  int64   `json:"planned_training_flops"`
 	Seconds       float64 `json:"seconds"`
+	// Device and Precision are where the (last) training process ran.
+	Device    string `json:"device"`
+	Precision string `json:"precision"`
 }
 
 // EpochLog is one line of log.jsonl. Train and Val have one naming
@@ -135,6 +141,9 @@ func (l EpochLog) scalars() map[string]float64 {
 // on the test split (performance and Shapley imbalance) and exports
 // model.onnx.
 func Train(p *compile.Plan, data datasets.Dataset, sched methods.Schedule, opt TrainOptions) (res *Result, err error) {
+	if err := opt.Target.Check(); err != nil {
+		return nil, err
+	}
 	dir, err := openRunDir(opt.OutDir, opt.Resume)
 	if err != nil {
 		return nil, err
@@ -229,7 +238,7 @@ func newTrainer(p *compile.Plan, data datasets.Dataset, sched methods.Schedule, 
 		threads = opt.Threads
 	}
 	t.threads = threads
-	if t.pr, err = Load(p, Options{Threads: threads, Profile: opt.Profile}); err != nil {
+	if t.pr, err = Load(p, Options{Threads: threads, Profile: opt.Profile, Target: opt.Target}); err != nil {
 		return nil, err
 	}
 	if opt.ReleaseInitialValues {
@@ -572,7 +581,8 @@ func (t *trainer) finish() (*Result, error) {
 		return nil, fmt.Errorf("%s: %w", bestPath, err)
 	}
 	res := &Result{Method: m.Method, Hyper: m.Hyper, Dataset: t.spec.Name, Protocol: m.Train.Protocol, Epochs: m.Train.Epochs,
-		BestEpoch: t.state.BestEpoch, TrainingFLOPs: t.flopsSoFar(), PlannedFLOPs: t.report.Training.Total}
+		BestEpoch: t.state.BestEpoch, TrainingFLOPs: t.flopsSoFar(), PlannedFLOPs: t.report.Training.Total,
+		Device: t.opt.Device.String(), Precision: t.opt.Precision.String()}
 	if res.Validation, err = t.valEval.evaluate(t.keepAll); err != nil {
 		return nil, err
 	}

@@ -17,6 +17,8 @@ type benchReport struct {
 	Size       string   `json:"size,omitempty"`
 	Batch      int      `json:"batch"`
 	Threads    int      `json:"threads"`
+	Device     string   `json:"device"`
+	Precision  string   `json:"precision"`
 	StepGraphs []string `json:"step_graphs"`
 	// Forward and Step are median milliseconds per run.
 	Forward      runtime.Timing `json:"forward"`
@@ -31,6 +33,8 @@ func runBench(args []string, stdout io.Writer) error {
 	fs := flagSet("bench", stdout)
 	var ef experimentFlags
 	ef.register(fs)
+	var tf targetFlags
+	tf.register(fs)
 	size := fs.String("size", "", "benchmark size: "+strings.Join(experiment.BenchSizes(), ", ")+" (the two-ResNet18 audio-visual model; other flags override its settings)")
 	iters := fs.Int("iters", 10, "timed runs of each graph")
 	warmup := fs.Int("warmup", 2, "untimed runs before the timed ones")
@@ -43,6 +47,10 @@ func runBench(args []string, stdout io.Writer) error {
 	}
 	if *iters < 1 || *warmup < 0 {
 		return fmt.Errorf("--iters %d --warmup %d: want --iters ≥ 1 and --warmup ≥ 0", *iters, *warmup)
+	}
+	target, err := tf.target()
+	if err != nil {
+		return err
 	}
 	req, err := ef.flagRequest(fs)
 	if err != nil {
@@ -65,12 +73,13 @@ func runBench(args []string, stdout io.Writer) error {
 	if err != nil {
 		return err
 	}
-	res, err := runtime.Bench(plan, data, sched, runtime.BenchOptions{Iters: *iters, Warmup: *warmup, Threads: ef.threads, ReleaseInitialValues: true})
+	res, err := runtime.Bench(plan, data, sched, runtime.BenchOptions{Iters: *iters, Warmup: *warmup, Threads: ef.threads, Target: target, ReleaseInitialValues: true})
 	if err != nil {
 		return err
 	}
 	m := &plan.Manifest
 	rep := benchReport{Method: m.Method, Dataset: m.Dataset.Name, Size: *size, Batch: m.Train.BatchSize, Threads: res.Threads,
+		Device: target.Device.String(), Precision: target.Precision.String(),
 		StepGraphs: res.StepGraphs, Forward: res.Forward, Step: res.Step, StepPerFwd: res.Step.WallMS / res.Forward.WallMS,
 		ForwardGFLOP: float64(res.ForwardFLOPs) / 1e9, StepGFLOP: float64(res.StepFLOPs) / 1e9, PeakRSSMiB: float64(res.PeakRSSBytes) / (1 << 20)}
 	if *asJSON {
@@ -82,7 +91,7 @@ func runBench(args []string, stdout io.Writer) error {
 	if rep.Threads == 0 {
 		threads = "ONNX Runtime's default"
 	}
-	fmt.Fprintf(stdout, "%s on %s, batch %d, threads %s (medians of %d runs)\n", rep.Method, rep.Dataset, rep.Batch, threads, *iters)
+	fmt.Fprintf(stdout, "%s on %s, batch %d, %s %s, threads %s (medians of %d runs)\n", rep.Method, rep.Dataset, rep.Batch, rep.Device, rep.Precision, threads, *iters)
 	fmt.Fprintf(stdout, "  forward %8.1f ms (%.1f cpu-ms)  %.2f GFLOP\n", rep.Forward.WallMS, rep.Forward.CPUMS, rep.ForwardGFLOP)
 	fmt.Fprintf(stdout, "  step    %8.1f ms (%.1f cpu-ms)  %.2f GFLOP  graphs %s\n", rep.Step.WallMS, rep.Step.CPUMS, rep.StepGFLOP, strings.Join(rep.StepGraphs, ", "))
 	fmt.Fprintf(stdout, "  step/forward %.2f  peak RSS %.0f MiB\n", rep.StepPerFwd, rep.PeakRSSMiB)

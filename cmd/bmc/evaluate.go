@@ -20,6 +20,8 @@ type evalReport struct {
 	Source    string               `json:"source"`
 	Dataset   string               `json:"dataset"`
 	Split     string               `json:"split"`
+	Device    string               `json:"device"`
+	Precision string               `json:"precision"`
 	Metrics   runtime.SplitMetrics `json:"metrics"`
 	Imbalance runtime.Imbalance    `json:"imbalance"`
 }
@@ -33,6 +35,8 @@ func runEval(args []string, stdout io.Writer) error {
 	checkpoint := fs.String("checkpoint", "best", "run directories: best or last checkpoint")
 	batch := fs.Int("batch-size", 256, "model.onnx: evaluation batch size")
 	threads := fs.Int("threads", 0, "ONNX Runtime threads (0: ORT's default)")
+	var tf targetFlags
+	tf.register(fs)
 	asJSON := fs.Bool("json", false, "print the report as JSON")
 	skipBad := fs.Bool("skip-bad", false, "leave samples that fail to read out of the metrics (listed in the report) instead of stopping")
 	out := fs.StringP("out", "o", "", "also write the report as JSON to this file")
@@ -49,6 +53,11 @@ func runEval(args []string, stdout io.Writer) error {
 	if err := machine.CheckThreads("--threads", *threads, true); err != nil {
 		return err
 	}
+	target, err := tf.target()
+	if err != nil {
+		return err
+	}
+	opt := runtime.Options{Threads: *threads, Target: target}
 	if *out != "" {
 		if err := refuseOwnFile("-o", *out, src); err != nil {
 			return err
@@ -57,7 +66,7 @@ func runEval(args []string, stdout io.Writer) error {
 	var pred runtime.Predictor
 	var data datasets.Dataset
 	if strings.HasSuffix(src, ".onnx") {
-		m, err := runtime.OpenModel(src, *batch, runtime.Options{Threads: *threads})
+		m, err := runtime.OpenModel(src, *batch, opt)
 		if err != nil {
 			return err
 		}
@@ -70,7 +79,7 @@ func runEval(args []string, stdout io.Writer) error {
 		if *dataset != "" || len(*dataKV) > 0 {
 			return fmt.Errorf("--dataset and --data apply to model.onnx; a run directory evaluates on its own dataset")
 		}
-		pr, d, err := loadRun(src, *checkpoint, *dataRoot, *threads, *skipBad)
+		pr, d, err := loadRun(src, *checkpoint, *dataRoot, opt, *skipBad)
 		if err != nil {
 			return err
 		}
@@ -81,7 +90,7 @@ func runEval(args []string, stdout io.Writer) error {
 	if err != nil {
 		return err
 	}
-	rep := evalReport{Source: src, Dataset: data.Spec().Name, Split: *split}
+	rep := evalReport{Source: src, Dataset: data.Spec().Name, Split: *split, Device: target.Device.String(), Precision: target.Precision.String()}
 	if rep.Metrics, rep.Imbalance, err = runtime.MeasureImbalance(pred, sp, data.Spec(), runtime.EvalOptions{SkipBad: *skipBad}); err != nil {
 		return err
 	}
@@ -168,7 +177,7 @@ func modelData(m *runtime.ExportedModel, dataset string, dataKV []string, opt da
 }
 
 // loadRun loads a run directory's plan with a checkpoint's state.
-func loadRun(dir, which, dataRoot string, threads int, skipBad bool) (*runtime.Program, datasets.Dataset, error) {
+func loadRun(dir, which, dataRoot string, opt runtime.Options, skipBad bool) (*runtime.Program, datasets.Dataset, error) {
 	var file string
 	switch which {
 	case "best":
@@ -193,7 +202,7 @@ func loadRun(dir, which, dataRoot string, threads int, skipBad bool) (*runtime.P
 	if err != nil {
 		return nil, nil, err
 	}
-	pr, err := runtime.Load(plan, runtime.Options{Threads: threads})
+	pr, err := runtime.Load(plan, opt)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -222,7 +231,7 @@ func runExport(args []string, stdout io.Writer) error {
 	if err := checkExportPath(dir, path, *checkpoint); err != nil {
 		return err
 	}
-	pr, _, err := loadRun(dir, *checkpoint, "", 1, false)
+	pr, _, err := loadRun(dir, *checkpoint, "", runtime.Options{Threads: 1}, false)
 	if err != nil {
 		return err
 	}

@@ -21,6 +21,8 @@ func runTrain(args []string, stdout io.Writer) error {
 	fs := flagSet("train", stdout)
 	var ef experimentFlags
 	ef.register(fs)
+	var tf targetFlags
+	tf.register(fs)
 	out := fs.StringP("out", "o", "", "run directory to write (required unless --resume)")
 	resume := fs.String("resume", "", "continue the run in RUN_DIR from its last checkpoint")
 	quiet := fs.Bool("quiet", false, "print only the final summary")
@@ -36,17 +38,21 @@ func runTrain(args []string, stdout io.Writer) error {
 	if err := machine.CheckThreads("--workers", *workers, true); err != nil {
 		return err
 	}
+	target, err := tf.target()
+	if err != nil {
+		return err
+	}
 	var compileOnly []string
 	fs.Visit(func(f *pflag.Flag) {
 		switch f.Name {
-		case "out", "resume", "quiet", "threads", "data-root", "workers", "skip-bad", "profile":
+		case "out", "resume", "quiet", "threads", "device", "precision", "data-root", "workers", "skip-bad", "profile":
 		default:
 			compileOnly = append(compileOnly, "--"+f.Name)
 		}
 	})
 	var plan *compile.Plan
 	var data datasets.Dataset
-	trainStage := stageTrainer(stdout, *quiet, runtime.TrainOptions{Threads: ef.threads, Workers: *workers, SkipBad: *skipBad, Profile: *profile, ReleaseInitialValues: true})
+	trainStage := stageTrainer(stdout, *quiet, runtime.TrainOptions{Threads: ef.threads, Target: target, Workers: *workers, SkipBad: *skipBad, Profile: *profile, ReleaseInitialValues: true})
 	staged := func(res *runtime.Result, err error) error {
 		if err != nil {
 			return err

@@ -6,7 +6,10 @@ ratios. `make bench` runs it.
 
 Usage: /usr/bin/python3 tools/bench/compare.py [--bmc bin/bmc] [--sizes bench,ks]
        [--threads 1,2] [--iters 10] [--method baseline]
-Without torch (tools/bench/install-torch.sh) only bmc's side is printed.
+       [--device cpu|cuda[:N]] [--precisions fp32,tf32,bf16] [--json-out FILE]
+Without torch (tools/bench/install-torch.sh) only bmc's side is printed. A
+side that refuses a configuration (bmc has no bf16 yet) shows its error in
+the row; --json-out writes every row's measurements.
 """
 
 import argparse
@@ -18,9 +21,16 @@ import sys
 HERE = os.path.dirname(os.path.abspath(__file__))
 
 
-def run_json(cmd):
-    out = subprocess.run(cmd, check=True, capture_output=True, text=True).stdout
-    return json.loads(out)
+def run_json(cmd, timeout=None):
+    """The JSON a command prints, or {"error": its last stderr line}."""
+    try:
+        r = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
+    except subprocess.TimeoutExpired:
+        return {"error": f"timed out after {timeout} s"}
+    if r.returncode != 0:
+        lines = r.stderr.strip().splitlines() or [f"exit status {r.returncode}"]
+        return {"error": lines[-1]}
+    return json.loads(r.stdout)
 
 
 def main():
@@ -30,6 +40,10 @@ def main():
     ap.add_argument("--threads", default="1,2")
     ap.add_argument("--iters", type=int, default=10)
     ap.add_argument("--method", default="baseline")
+    ap.add_argument("--device", default="cpu")
+    ap.add_argument("--precisions", default="fp32")
+    ap.add_argument("--json-out", help="also write the rows as JSON to this file (after every row)")
+    ap.add_argument("--timeout", type=float, help="seconds each measurement may take")
     args = ap.parse_args()
     try:
         import torch  # noqa: F401
@@ -40,24 +54,51 @@ def main():
     rows = []
     for size in args.sizes.split(","):
         for threads in args.threads.split(","):
-            b = run_json([args.bmc, "bench", "--size", size, "--method", args.method, "--threads", threads,
-                          "--iters", str(args.iters), "--json"])
-            p = None
-            if have_torch:
-                p = run_json([sys.executable, os.path.join(HERE, "resnet_step.py"), "--size", size, "--threads", threads,
-                              "--iters", str(args.iters), "--json"])
-            rows.append((size, threads, b, p))
-    print(f"{'size':<6} {'thr':>3} | {'bmc fwd ms':>10} {'bmc step ms':>11} {'step/fwd':>8} {'RSS MiB':>8} | "
+            for prec in args.precisions.split(","):
+                b = run_json([args.bmc, "bench", "--size", size, "--method", args.method, "--threads", threads,
+                              "--device", args.device, "--precision", prec, "--iters", str(args.iters), "--json"],
+                             args.timeout)
+                p = None
+                if have_torch:
+                    p = run_json([sys.executable, os.path.join(HERE, "resnet_step.py"), "--size", size,
+                                  "--threads", threads, "--device", args.device, "--precision", prec,
+                                  "--iters", str(args.iters), "--json"], args.timeout)
+                rows.append({"size": size, "threads": threads, "device": args.device, "precision": prec,
+                             "bmc": b, "pytorch": p})
+                if args.json_out:
+                    write_json(args.json_out, rows)
+    print(f"{'size':<6} {'thr':>3} {'prec':<4} | {'bmc fwd ms':>10} {'bmc step ms':>11} {'step/fwd':>8} {'RSS MiB':>8} | "
           f"{'torch fwd':>9} {'torch step':>10} {'step/fwd':>8} {'RSS MiB':>8} | {'fwd ratio':>9} {'step ratio':>10} {'RSS ratio':>9}")
-    for size, threads, b, p in rows:
-        line = (f"{size:<6} {threads:>3} | {b['forward']['wall_ms']:10.1f} {b['step']['wall_ms']:11.1f} "
-                f"{b['step_per_forward']:8.2f} {b['peak_rss_mib']:8.0f} |")
+    for r in rows:
+        b, p = r["bmc"], r["pytorch"]
+        line = f"{r['size']:<6} {r['threads']:>3} {r['precision']:<4} |"
+        line += side(b, 10, 11)
         if p:
-            line += (f" {p['forward']['wall_ms']:9.1f} {p['step']['wall_ms']:10.1f} {p['step_per_forward']:8.2f} "
-                     f"{p['peak_rss_mib']:8.0f} | {b['forward']['wall_ms'] / p['forward']['wall_ms']:9.2f} "
-                     f"{b['step']['wall_ms'] / p['step']['wall_ms']:10.2f} {b['peak_rss_mib'] / p['peak_rss_mib']:9.2f}")
+            line += side(p, 9, 10)
+            if "error" not in b and "error" not in p:
+                line += (f" {b['forward']['wall_ms'] / p['forward']['wall_ms']:9.2f} "
+                         f"{b['step']['wall_ms'] / p['step']['wall_ms']:10.2f} {b['peak_rss_mib'] / p['peak_rss_mib']:9.2f}")
         print(line)
-    print(f"(medians of {args.iters} runs each; ratios are bmc / PyTorch; method {args.method})")
+    print(f"(medians of {args.iters} runs each on {args.device}; ratios are bmc / PyTorch; method {args.method})")
+    for r in rows:
+        for name in ("bmc", "pytorch"):
+            if r[name] and "error" in r[name]:
+                print(f"{r['size']} {r['precision']} {name}: {r[name]['error']}")
+
+
+def write_json(path, rows):
+    with open(path + ".tmp", "w") as f:
+        json.dump(rows, f, indent=2)
+        f.write("\n")
+    os.replace(path + ".tmp", path)
+
+
+def side(m, fwd_width, step_width):
+    """One side's columns, or its error in their place."""
+    if "error" in m:
+        return f" {'(refused)':>{fwd_width + step_width + 19}} |"
+    return (f" {m['forward']['wall_ms']:{fwd_width}.1f} {m['step']['wall_ms']:{step_width}.1f} "
+            f"{m['step_per_forward']:8.2f} {m['peak_rss_mib']:8.0f} |")
 
 
 if __name__ == "__main__":

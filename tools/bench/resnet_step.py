@@ -18,10 +18,16 @@ time and process CPU time (with --threads 1 the CPU time is the work itself,
 which other load on the machine barely changes), with the process's peak
 resident memory (getrusage).
 
+--device cuda[:N] runs on a GPU (each timed run ends with a synchronize).
+--precision: fp32 turns TF32 off for both matrix products and cuDNN
+(PyTorch's cuDNN default is TF32 on), tf32 turns it on for both, bf16 runs
+the forward and loss under bf16 autocast with fp32 weights (CUDA only).
+
 Needs Debian's python3-torch, python3-torchvision and OpenBLAS
 (tools/bench/install-torch.sh). Debian's torch runs convolution backward
 through the system BLAS, so the library the process loaded is printed.
-Usage: /usr/bin/python3 tools/bench/resnet_step.py [--size bench|ks] [--threads 2] [--iters 10] [--json]
+Usage: /usr/bin/python3 tools/bench/resnet_step.py [--size bench|ks] [--threads 2] [--iters 10]
+       [--device cpu|cuda[:N]] [--precision fp32|tf32|bf16] [--json]
 """
 
 import argparse
@@ -43,8 +49,15 @@ def parse_args():
     ap.add_argument("--batch", type=int, default=8)
     ap.add_argument("--warmup", type=int, default=3)
     ap.add_argument("--iters", type=int, default=10)
+    ap.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N")
+    ap.add_argument("--precision", choices=["fp32", "tf32", "bf16"], default="fp32")
     ap.add_argument("--json", action="store_true", help="print one JSON object")
-    return ap.parse_args()
+    args = ap.parse_args()
+    if args.device != "cpu" and not args.device.startswith("cuda"):
+        ap.error(f"--device {args.device}: want cpu, cuda or cuda:N")
+    if args.device == "cpu" and args.precision != "fp32":
+        ap.error(f"--precision {args.precision}: the CPU runs fp32 only here (tf32 and bf16 need --device cuda)")
+    return args
 
 
 ARGS = parse_args()
@@ -87,14 +100,17 @@ class AVClassifier(torch.nn.Module):
         return self.fc_out(torch.cat([self.audio(audio), self.visual(visual)], dim=1))
 
 
-def median_ms(fn, warmup, iters):
-    """Median wall time and median process CPU time of fn, in milliseconds."""
+def median_ms(fn, warmup, iters, sync=lambda: None):
+    """Median wall time and median process CPU time of fn, in milliseconds
+    (sync waits for the device's queued work)."""
     for _ in range(warmup):
         fn()
+    sync()
     wall, cpu = [], []
     for _ in range(iters):
         t0, c0 = time.perf_counter(), time.process_time()
         fn()
+        sync()
         wall.append((time.perf_counter() - t0) * 1e3)
         cpu.append((time.process_time() - c0) * 1e3)
     return statistics.median(wall), statistics.median(cpu)
@@ -109,35 +125,45 @@ def blas_library():
 def main():
     torch.set_num_threads(ARGS.threads)
     torch.manual_seed(0)
+    device = torch.device(ARGS.device)
+    sync = lambda: None  # noqa: E731
+    if device.type == "cuda":
+        tf32 = ARGS.precision == "tf32"
+        torch.backends.cuda.matmul.allow_tf32 = tf32
+        torch.backends.cudnn.allow_tf32 = tf32
+        sync = lambda: torch.cuda.synchronize(device)  # noqa: E731
+    autocast = torch.autocast(device_type=device.type, dtype=torch.bfloat16, enabled=ARGS.precision == "bf16")
     classes, audio_shape, visual_shape = SIZES[ARGS.size]
-    model = AVClassifier(classes)
+    model = AVClassifier(classes).to(device)
     opt = torch.optim.SGD(model.parameters(), lr=1e-3, momentum=0.9, weight_decay=1e-4)
-    audio = torch.randn(ARGS.batch, *audio_shape)
-    visual = torch.randn(ARGS.batch, *visual_shape)
-    labels = torch.randint(0, classes, (ARGS.batch,))
+    audio = torch.randn(ARGS.batch, *audio_shape).to(device)
+    visual = torch.randn(ARGS.batch, *visual_shape).to(device)
+    labels = torch.randint(0, classes, (ARGS.batch,)).to(device)
 
     def forward():
-        with torch.no_grad():
+        with torch.no_grad(), autocast:
             model(audio, visual)
 
     def step():
-        loss = torch.nn.functional.cross_entropy(model(audio, visual), labels)
+        with autocast:
+            loss = torch.nn.functional.cross_entropy(model(audio, visual), labels)
         loss.backward()
         opt.step()
         opt.zero_grad(set_to_none=True)
 
     model.eval()
-    fwd, fwd_cpu = median_ms(forward, ARGS.warmup, ARGS.iters)
+    fwd, fwd_cpu = median_ms(forward, ARGS.warmup, ARGS.iters, sync)
     model.train()
-    stp, stp_cpu = median_ms(step, ARGS.warmup, ARGS.iters)
+    stp, stp_cpu = median_ms(step, ARGS.warmup, ARGS.iters, sync)
     rss_mib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # kilobytes on Linux
     if ARGS.json:
         print(json.dumps({"framework": "pytorch " + torch.__version__, "size": ARGS.size, "threads": ARGS.threads,
-                          "batch": ARGS.batch, "blas": blas_library(),
+                          "device": ARGS.device, "precision": ARGS.precision, "batch": ARGS.batch, "blas": blas_library(),
                           "forward": {"wall_ms": fwd, "cpu_ms": fwd_cpu}, "step": {"wall_ms": stp, "cpu_ms": stp_cpu},
                           "step_per_forward": stp / fwd, "peak_rss_mib": rss_mib}))
         return
-    print(f"pytorch {torch.__version__} size={ARGS.size} threads={ARGS.threads} batch={ARGS.batch} blas={blas_library()}")
+    print(f"pytorch {torch.__version__} size={ARGS.size} device={ARGS.device} precision={ARGS.precision} "
+          f"threads={ARGS.threads} batch={ARGS.batch} blas={blas_library()}")
     print(f"pytorch forward {fwd:.1f} ms ({fwd_cpu:.1f} cpu-ms), step {stp:.1f} ms ({stp_cpu:.1f} cpu-ms), "
           f"step/forward {stp / fwd:.2f} (medians of {ARGS.iters}), peak RSS {rss_mib:.0f} MiB")
 
