@@ -55,34 +55,55 @@ const (
 // It returns an error when any element disagrees beyond the tolerances.
 func Check(c Case, seed uint64) ([]Result, error) { return CheckOn(c, seed, runtime.Target{}) }
 
+// problem is what a case's checks share: the inputs and the projection R
+// drawn from the seed (inputs first, then R), the forward graph f and the
+// gradient graph of Σ R⊙f.
+type problem struct {
+	values   []*runtime.Tensor
+	fwd, ana *built
+	outShape graph.Shape
+	proj     *runtime.Tensor
+}
+
+// newProblem draws and builds a case's problem; close it even on error.
+func newProblem(c Case, seed uint64) (*problem, error) {
+	p := &problem{}
+	rng := rand.New(rand.NewPCG(seed, 0x9e3779b97f4a7c15))
+	var err error
+	if p.values, err = c.values(rng); err != nil {
+		return p, err
+	}
+	if p.fwd, p.outShape, err = build(c, forwardGraph, false); err != nil {
+		return p, err
+	}
+	if p.ana, _, err = build(c, gradientGraph, false); err != nil {
+		return p, err
+	}
+	if p.proj, err = runtime.NewFloat32(p.outShape); err != nil {
+		return p, err
+	}
+	for i := range p.proj.F32 {
+		p.proj.F32[i] = float32(rng.Float64()*2 - 1)
+	}
+	return p, nil
+}
+
+// close releases the problem's tensors.
+func (p *problem) close() {
+	closeAll(p.values)
+	p.proj.Close()
+}
+
 // CheckOn is Check with both graphs run on a target (a device and a
 // precision) instead of the CPU.
 func CheckOn(c Case, seed uint64, target runtime.Target) ([]Result, error) {
-	rng := rand.New(rand.NewPCG(seed, 0x9e3779b97f4a7c15))
 	eps := c.step()
-	values, err := c.values(rng)
-	defer closeAll(values)
+	pr, err := newProblem(c, seed)
+	defer pr.close()
 	if err != nil {
 		return nil, err
 	}
-
-	// Forward graph for finite differences; analytic graph for the gradient.
-	fwd, outShape, err := build(c, forwardGraph, false)
-	if err != nil {
-		return nil, err
-	}
-	ana, _, err := build(c, gradientGraph, false)
-	if err != nil {
-		return nil, err
-	}
-	proj, err := runtime.NewFloat32(outShape)
-	if err != nil {
-		return nil, err
-	}
-	defer proj.Close()
-	for i := range proj.F32 {
-		proj.F32[i] = float32(rng.Float64()*2 - 1)
-	}
+	values, fwd, ana, outShape, proj := pr.values, pr.fwd, pr.ana, pr.outShape, pr.proj
 
 	opt := runtime.Options{Threads: 1, Target: target}
 	fsess, err := runtime.NewSession(fwd.bytes, fwd.inputs, fwd.outputs, opt)

@@ -3,7 +3,6 @@ package gradcheck
 import (
 	"fmt"
 	"math"
-	"math/rand/v2"
 
 	"bmc/runtime"
 )
@@ -22,28 +21,12 @@ type Agreement struct {
 // projection as Check(c, seed) draws, and reports their largest
 // differences.
 func CompareTargets(c Case, seed uint64, a, b runtime.Target) (Agreement, error) {
-	rng := rand.New(rand.NewPCG(seed, 0x9e3779b97f4a7c15))
-	values, err := c.values(rng)
-	defer closeAll(values)
+	pr, err := newProblem(c, seed)
+	defer pr.close()
 	if err != nil {
 		return Agreement{}, err
 	}
-	fwd, outShape, err := build(c, forwardGraph, false)
-	if err != nil {
-		return Agreement{}, err
-	}
-	ana, _, err := build(c, gradientGraph, false)
-	if err != nil {
-		return Agreement{}, err
-	}
-	proj, err := runtime.NewFloat32(outShape)
-	if err != nil {
-		return Agreement{}, err
-	}
-	defer proj.Close()
-	for i := range proj.F32 {
-		proj.F32[i] = float32(rng.Float64()*2 - 1)
-	}
+	values, fwd, ana, outShape, proj := pr.values, pr.fwd, pr.ana, pr.outShape, pr.proj
 	gradShapes := make([][]int64, len(ana.floatInputs))
 	for k, i := range ana.floatInputs {
 		gradShapes[k] = c.Inputs[i].Shape
