@@ -395,6 +395,7 @@ func (b *Builder) finishGraph(s *Step) error {
 	}
 	s.done = true
 	s.G.Prune()
+	s.G.OrderForReverseDFS(func(n *graph.Node) bool { return n.Phase == graph.PhaseOptimizer })
 	b.plan.Graphs[s.info.Name] = s.G
 	b.plan.Manifest.Graphs = append(b.plan.Manifest.Graphs, s.info)
 	return nil

@@ -2,6 +2,7 @@ package compile
 
 import (
 	"fmt"
+	"math"
 	"slices"
 
 	"bmc/graph"
@@ -380,13 +381,89 @@ func (b *gradBuilder) flipSpatial(x *graph.Value) *graph.Value {
 	return b.g.Slice(x, starts, ends, spatialAxes(2, r), steps)
 }
 
-// gradMaxPool scatter-adds dY to the positions of the maxima. The indices
-// are flat over the whole input (batch and channel offsets included), so the
-// scatter runs over the flattened input; overlapping windows that pick the
-// same element add up. A MaxPool node without the Indices output (what
-// Graph.MaxPool builds, as ORT computes that form several times faster)
-// gets a second MaxPool in the backward pass that computes them.
+// gradMaxPool routes each dY to the maximum of its window. With at most
+// maxPoolTapLimit taps per window it never materialises the indices
+// (ORT's MaxPool with an Indices output and its ScatterElements with add
+// are both element-by-element kernels, together about 60× the plain
+// MaxPool at ResNet18's stem, docs/performance.md): the windows' taps are
+// strided Slices of the input padded with −∞, stacked along a new axis of
+// the (batch·channel)-flattened tensor [N·C, K, O…]; ArgMax picks the first
+// maximum of each window (PyTorch's choice among ties); an Equal against
+// the tap numbers and a Where put dY on the chosen tap; and a ConvTranspose
+// with one-hot kernels [K, 1, k…] adds every tap back onto its input
+// position, so windows that pick the same element add up. Larger windows
+// scatter-add through the Indices. Both forms count the same FLOPs: the
+// window's comparisons and one add per dY.
 func gradMaxPool(b *gradBuilder, n *graph.Node, dy []*graph.Value) ([]*graph.Value, error) {
+	x := n.Inputs[0]
+	win, err := graph.WindowOf(n.Attrs, n.Attrs.Ints("kernel_shape"))
+	if err != nil {
+		return nil, err
+	}
+	if graph.Shape(win.Kernel).Size() > maxPoolTapLimit {
+		return []*graph.Value{b.maxPoolGradByIndices(n, dy[0])}, nil
+	}
+	return []*graph.Value{b.maxPoolGradByTaps(x, dy[0], win)}, nil
+}
+
+// maxPoolTapLimit is the largest window gradMaxPool lowers tap by tap: the
+// stacked taps are K× the output, so large windows scatter instead.
+const maxPoolTapLimit = 27
+
+func (b *gradBuilder) maxPoolGradByTaps(x, dy *graph.Value, win graph.Window) *graph.Value {
+	g, r := b.g, win.Rank()
+	xs, ys := x.Shape(), dy.Shape()
+	nc := xs[0] * xs[1]
+	flatIn := append(graph.Shape{nc, 1}, xs[2:]...)
+	pads := make([]int64, 2*(r+2))
+	for i := range r {
+		pads[2+i], pads[r+2+2+i] = win.Pads[i], win.Pads[r+i]
+	}
+	xp := g.Apply("Pad", []*graph.Value{g.Reshape(x, flatIn...), g.ConstInts(pads...), g.ConstFloat(float32(math.Inf(-1)))}, graph.Attrs{"mode": "constant"}, 1)[0]
+	taps := offsets(win.Kernel)
+	sliced := make([]*graph.Value, len(taps))
+	for t, k := range taps {
+		starts, ends, steps := make([]int64, r), make([]int64, r), make([]int64, r)
+		for i := range r {
+			starts[i] = k[i] * win.Dilations[i]
+			steps[i] = win.Strides[i]
+			ends[i] = starts[i] + (ys[2+i]-1)*win.Strides[i] + 1
+		}
+		sliced[t] = g.Slice(xp, starts, ends, spatialAxes(2, r), steps)
+	}
+	stacked := g.Concat(1, sliced...)
+	first := g.ArgMax(stacked, 1, true)
+	numbers := make([]int64, len(taps))
+	for t := range numbers {
+		numbers[t] = int64(t)
+	}
+	numShape := append(graph.Shape{1, int64(len(taps))}, make(graph.Shape, r)...)
+	for i := range r {
+		numShape[2+i] = 1
+	}
+	tapNo := g.Constant(graph.Int64Tensor(numShape, numbers))
+	flatDY := g.Reshape(dy, append([]int64{nc, 1}, ys[2:]...)...)
+	chosen := g.Equal(first, tapNo)
+	chosen.SetCountAs(0) // bookkeeping: ArgMax made the comparisons
+	routed := g.Where(chosen, flatDY, g.ConstFloat(0))
+	onehot := make([]float32, len(taps)*len(taps))
+	for t := range taps {
+		onehot[t*len(taps)+t] = 1
+	}
+	kernel := g.ConstFloats(append(graph.Shape{int64(len(taps)), 1}, win.Kernel...), onehot)
+	geo := convGeom{n: nc, c: 1, m: int64(len(taps)), group: 1, in: xs[2:].Clone(), out: ys[2:].Clone(), win: win}
+	dx := b.convInputGrad(routed, kernel, geo)
+	dx.SetCountAs(ys.Size()) // one add per routed dY, as the scatter counts
+	return g.Reshape(dx, xs...)
+}
+
+// maxPoolGradByIndices scatter-adds dY to the positions of the maxima. The
+// indices are flat over the whole input (batch and channel offsets
+// included), so the scatter runs over the flattened input; overlapping
+// windows that pick the same element add up. A MaxPool node without the
+// Indices output (what Graph.MaxPool builds, as ORT computes that form
+// several times faster) gets a second MaxPool that computes them.
+func (b *gradBuilder) maxPoolGradByIndices(n *graph.Node, dy *graph.Value) *graph.Value {
 	x := n.Inputs[0]
 	var idx *graph.Value
 	if len(n.Outputs) == 2 {
@@ -395,8 +472,8 @@ func gradMaxPool(b *gradBuilder, n *graph.Node, dy []*graph.Value) ([]*graph.Val
 		idx = b.g.Apply("MaxPool", []*graph.Value{x}, n.Attrs, 2)[1]
 	}
 	size := x.Shape().Size()
-	flat := b.g.ScatterElements(b.zeros(graph.Shape{size}), b.g.Reshape(idx, -1), b.g.Reshape(dy[0], -1), 0, true)
-	return []*graph.Value{b.g.Reshape(flat, x.Shape()...)}, nil
+	flat := b.g.ScatterElements(b.zeros(graph.Shape{size}), b.g.Reshape(idx, -1), b.g.Reshape(dy, -1), 0, true)
+	return b.g.Reshape(flat, x.Shape()...)
 }
 
 // gradAveragePool: AveragePool is a depthwise Conv with a kernel of ones

@@ -164,6 +164,9 @@ func baseRules() map[string]rule {
 
 // NodeCost is the cost of one node.
 func NodeCost(n *graph.Node) (Cost, error) {
+	if n.CountAs != nil {
+		return Cost{FLOPs: *n.CountAs}, nil
+	}
 	r, ok := rules()[n.Op]
 	if !ok {
 		return Cost{}, fmt.Errorf("flops: no rule for op %s (node %s)", n.Op, n.Name)

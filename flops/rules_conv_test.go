@@ -3,6 +3,7 @@ package flops_test
 import (
 	"testing"
 
+	"bmc/compile"
 	"bmc/flops"
 	"bmc/graph"
 )
@@ -77,6 +78,56 @@ func TestConvAndIndexCost(t *testing.T) {
 			}
 			if got != tt.want {
 				t.Errorf("cost = %+v, want %+v", got, tt.want)
+			}
+		})
+	}
+}
+
+// A max-pool gradient counts K−1 comparisons per output (the window's
+// maximum, found again) and one add per dY, whether it is lowered tap by
+// tap (a 3×3 window: its Equal and one-hot ConvTranspose carry CountAs) or
+// through the indices (a 6×6 window); the counts survive a file round trip.
+func TestMaxPoolGradientCountsTheMath(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		x      graph.Shape
+		kernel []int64
+	}{
+		{"3x3 taps", graph.Shape{2, 3, 9, 8}, []int64{3, 3}},
+		{"6x6 scatter", graph.Shape{2, 3, 12, 12}, []int64{6, 6}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			g := graph.New("pool")
+			x := in(g, "x", tc.x...)
+			y := g.MaxPool(x, graph.PoolOpts{Kernel: tc.kernel, Strides: []int64{2, 2}, Pads: []int64{1, 1, 1, 1}})
+			g.SetPhase(graph.PhaseBackward)
+			dy := g.Input("dy", graph.Float32, y.Shape())
+			grads, err := compile.GradientsWithSeed(g, y, dy, []*graph.Value{x})
+			if err != nil {
+				t.Fatal(err)
+			}
+			g.Output("y", y)
+			g.Output("dx", grads[0])
+			g.Prune()
+			k := graph.Shape(tc.kernel).Size()
+			forward := (k - 1) * y.Shape().Size()
+			want := forward + k*y.Shape().Size()
+			data, err := graph.Marshal(&graph.Model{Graph: g})
+			if err != nil {
+				t.Fatal(err)
+			}
+			back, err := graph.Unmarshal(data)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, gr := range []*graph.Graph{g, back.Graph} {
+				c, err := flops.Count(gr)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if c.Total != want || c.Phase[graph.PhaseBackward] != want-forward {
+					t.Errorf("counted %d (backward %d), want %d: (K−1)·|Y| forward, K·|Y| backward", c.Total, c.Phase[graph.PhaseBackward], want)
+				}
 			}
 		})
 	}

@@ -121,6 +121,11 @@ func convCases() []Case {
 		maxPoolCase("MaxPool/3x3-s1-overlapping", distinct(1, 2, 5, 5), graph.PoolOpts{Kernel: []int64{3, 3}}),
 		maxPoolCase("MaxPool/2x2-s2", distinct(2, 3, 4, 4), graph.PoolOpts{Kernel: s2, Strides: s2}),
 		maxPoolCase("MaxPool/1d-k3-s2", distinct(2, 3, 9), graph.PoolOpts{Kernel: []int64{3}, Strides: []int64{2}, Pads: []int64{1, 0}}),
+		unaryCase("MaxPool/3d-2x2x2-s1-dilated", distinct(1, 2, 4, 5, 4), func(g *graph.Graph, x *graph.Value) *graph.Value {
+			return g.Apply("MaxPool", []*graph.Value{x}, graph.Attrs{"kernel_shape": []int64{2, 2, 2}, "dilations": []int64{1, 2, 1}, "pads": []int64{0, 1, 0, 1, 0, 0}}, 1)[0]
+		}),
+		// Windows over maxPoolTapLimit taps scatter through the indices.
+		maxPoolCase("MaxPool/7x4-scatter", distinct(1, 2, 9, 8), graph.PoolOpts{Kernel: []int64{7, 4}, Strides: s2, Pads: []int64{3, 1, 2, 1}}),
 		// Without the Indices output the backward recomputes them.
 		unaryCase("MaxPool/without-indices-overlapping", distinct(2, 2, 7, 6), func(g *graph.Graph, x *graph.Value) *graph.Value {
 			return g.MaxPool(x, graph.PoolOpts{Kernel: []int64{3, 3}, Strides: s2, Pads: p1})

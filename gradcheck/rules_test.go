@@ -1,6 +1,7 @@
 package gradcheck
 
 import (
+	"hash/fnv"
 	"slices"
 	"strings"
 	"testing"
@@ -143,10 +144,18 @@ func baseCases() []Case {
 	}
 }
 
+// seedOf draws a case's inputs from its name, so that adding a case leaves
+// the others' inputs as they were.
+func seedOf(c Case) uint64 {
+	h := fnv.New64a()
+	h.Write([]byte(c.Name))
+	return h.Sum64()
+}
+
 func TestGradientRules(t *testing.T) {
-	for i, c := range cases() {
+	for _, c := range cases() {
 		t.Run(c.Name, func(t *testing.T) {
-			res, err := Check(c, uint64(i+1))
+			res, err := Check(c, seedOf(c))
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -67,6 +67,19 @@ type Node struct {
 	// NoGrad marks a node that autodiff treats as constant (stop-gradient).
 	// It lives only in memory: files hold no gradient bookkeeping.
 	NoGrad bool
+	// CountAs, when set, is the node's FLOPs in place of its op's rule: a
+	// lowering's helper node that only routes values (a one-hot
+	// ConvTranspose) counts the math it stands for, so that FLOPs describe
+	// the computation, not the lowering. Files keep it in the node's doc
+	// string (countAsDoc).
+	CountAs *int64
+}
+
+// SetCountAs sets CountAs of the node computing v (package flops reads it).
+func (v *Value) SetCountAs(flops int64) {
+	if v.producer != nil {
+		v.producer.CountAs = &flops
+	}
 }
 
 // Initializer is a named constant stored in the graph (model weights in exports).
@@ -210,6 +223,70 @@ func (g *Graph) Output(name string, v *Value) *Value {
 	v.name = name
 	g.outputs = append(g.outputs, v)
 	return v
+}
+
+// OrderForReverseDFS reorders the nodes, keeping them topologically sorted,
+// for ONNX Runtime's default execution order. That order is a depth-first
+// search from the leaves (the nodes no other node reads), the last leaf
+// first, which explores a node's inputs from the highest node index down
+// and runs each node once its inputs have run; a value lives from its
+// producer until its last reader, so what the search computes early stays
+// in memory. Two rules make it compute values shortly before they are read:
+//
+//   - Every node that is read goes as early as its inputs allow (sorted by
+//     its depth from the graph inputs). A value made only from old work (a
+//     ReLU mask of the forward pass, the weight-decay term p·wd) then has a
+//     lower index than the chain of recent work its reader also reads, so
+//     the search visits it last, just before the reader runs, instead of
+//     first, at the end of the forward pass.
+//   - Leaves go last, ordered by when their inputs are ready (ready is the
+//     creation index of the latest producer that follow does not pass
+//     through), the latest-ready first: the search starts from the leaf
+//     that can run first — the update of the parameter whose gradient is
+//     done first — and each later leaf continues the chain where the
+//     previous one stopped, so each gradient is consumed as soon as it
+//     exists instead of every gradient living until the backward ends.
+//
+// follow selects the nodes whose readiness is their inputs' (the
+// optimizer's, which the builder appends after the whole backward pass).
+func (g *Graph) OrderForReverseDFS(follow func(*Node) bool) {
+	index := make(map[*Node]int, len(g.nodes))
+	depth := make(map[*Node]int, len(g.nodes))
+	ready := make(map[*Node]int, len(g.nodes))
+	read := map[*Node]bool{}
+	for i, n := range g.nodes {
+		index[n] = i
+		d, r := 0, -1
+		for _, in := range n.Inputs {
+			if in == nil || in.producer == nil {
+				continue
+			}
+			read[in.producer] = true
+			d = max(d, depth[in.producer]+1)
+			r = max(r, ready[in.producer])
+		}
+		depth[n] = d
+		if !follow(n) {
+			r = i
+		}
+		ready[n] = r
+	}
+	var inner, leaves []*Node
+	for _, n := range g.nodes {
+		if read[n] {
+			inner = append(inner, n)
+		} else {
+			leaves = append(leaves, n)
+		}
+	}
+	slices.SortStableFunc(inner, func(a, b *Node) int { return depth[a] - depth[b] })
+	slices.SortStableFunc(leaves, func(a, b *Node) int {
+		if ready[a] != ready[b] {
+			return ready[b] - ready[a]
+		}
+		return index[b] - index[a]
+	})
+	g.nodes = append(inner, leaves...)
 }
 
 // Prune removes the nodes none of whose outputs reaches a graph output (dead

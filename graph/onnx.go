@@ -6,6 +6,7 @@ import (
 	"math"
 	"os"
 	"slices"
+	"strconv"
 	"strings"
 
 	"google.golang.org/protobuf/proto"
@@ -79,6 +80,9 @@ func Encode(m *Model) (*onnxpb.ModelProto, error) {
 	dynamic := len(m.DynamicDims) > 0
 	for _, n := range g.nodes {
 		np := &onnxpb.NodeProto{OpType: proto.String(n.Op), Name: proto.String(n.Name)}
+		if n.CountAs != nil {
+			np.DocString = proto.String(countAsDoc + strconv.FormatInt(*n.CountAs, 10))
+		}
 		for _, in := range n.Inputs {
 			if in == nil {
 				np.Input = append(np.Input, "")
@@ -279,6 +283,13 @@ func Decode(mp *onnxpb.ModelProto) (*Model, error) {
 		if g.err != nil {
 			return nil, g.err
 		}
+		if doc, ok := strings.CutPrefix(np.GetDocString(), countAsDoc); ok && len(outs) > 0 {
+			flops, err := strconv.ParseInt(doc, 10, 64)
+			if err != nil || flops < 0 {
+				return nil, fmt.Errorf("node %d (%s %s): doc string %q: want %sN with N a FLOP count ≥ 0", i, np.GetOpType(), name, np.GetDocString(), countAsDoc)
+			}
+			outs[0].SetCountAs(flops)
+		}
 		for _, o := range outs {
 			byName[o.name] = o
 		}
@@ -313,6 +324,10 @@ func sameDeclared(declared, inferred Shape) bool {
 	}
 	return true
 }
+
+// countAsDoc starts the doc string of a node whose FLOPs are set
+// (Node.CountAs); ONNX Runtime ignores doc strings.
+const countAsDoc = "bmc flops: "
 
 // phaseOf reads the phase a bmc node name starts with.
 func phaseOf(nodeName string) string {

@@ -25,6 +25,9 @@ type BenchOptions struct {
 	// ReleaseInitialValues is TrainOptions' (a process timing its one plan
 	// measures the memory a training process needs).
 	ReleaseInitialValues bool
+	// Profile is TrainOptions': ONNX Runtime's per-node traces of every
+	// graph, warm-up and timed runs included, written when Bench returns.
+	Profile string
 }
 
 // Timing is the median wall and process CPU time of a run, in
@@ -65,7 +68,7 @@ func Bench(p *compile.Plan, data datasets.Dataset, sched methods.Schedule, opt B
 		return nil, err
 	}
 	defer os.RemoveAll(dir)
-	t, err := newTrainer(p, data, sched, TrainOptions{OutDir: dir, Threads: opt.Threads, Target: opt.Target, Workers: 1, ReleaseInitialValues: opt.ReleaseInitialValues})
+	t, err := newTrainer(p, data, sched, TrainOptions{OutDir: dir, Threads: opt.Threads, Target: opt.Target, Workers: 1, ReleaseInitialValues: opt.ReleaseInitialValues, Profile: opt.Profile})
 	if err != nil {
 		return nil, err
 	}

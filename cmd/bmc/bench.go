@@ -39,6 +39,7 @@ func runBench(args []string, stdout io.Writer) error {
 	iters := fs.Int("iters", 10, "timed runs of each graph")
 	warmup := fs.Int("warmup", 2, "untimed runs before the timed ones")
 	asJSON := fs.Bool("json", false, "print the report as JSON")
+	profile := fs.String("profile", "", "write ONNX Runtime's per-node traces (Chrome trace JSON) to files named PREFIX_… (tools/bench/profile.py sums them per op)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -73,7 +74,7 @@ func runBench(args []string, stdout io.Writer) error {
 	if err != nil {
 		return err
 	}
-	res, err := runtime.Bench(plan, data, sched, runtime.BenchOptions{Iters: *iters, Warmup: *warmup, Threads: ef.threads, Target: target, ReleaseInitialValues: true})
+	res, err := runtime.Bench(plan, data, sched, runtime.BenchOptions{Iters: *iters, Warmup: *warmup, Threads: ef.threads, Target: target, ReleaseInitialValues: true, Profile: *profile})
 	if err != nil {
 		return err
 	}

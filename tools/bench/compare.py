@@ -6,7 +6,7 @@ ratios. `make bench` runs it.
 
 Usage: /usr/bin/python3 tools/bench/compare.py [--bmc bin/bmc] [--sizes bench,ks]
        [--threads 1,2] [--iters 10] [--method baseline]
-       [--device cpu|cuda[:N]] [--precisions fp32,tf32,bf16] [--json-out FILE]
+       [--device cpu|cuda[:N]] [--precisions fp32,tf32,bf16] [--rounds 1] [--json-out FILE]
 Without torch (tools/bench/install-torch.sh) only bmc's side is printed. A
 side that refuses a configuration (bmc has no bf16 yet) shows its error in
 the row; --json-out writes every row's measurements.
@@ -15,6 +15,7 @@ the row; --json-out writes every row's measurements.
 import argparse
 import json
 import os
+import statistics
 import subprocess
 import sys
 
@@ -44,6 +45,8 @@ def main():
     ap.add_argument("--precisions", default="fp32")
     ap.add_argument("--json-out", help="also write the rows as JSON to this file (after every row)")
     ap.add_argument("--timeout", type=float, help="seconds each measurement may take")
+    ap.add_argument("--rounds", type=int, default=1,
+                    help="repeat every measurement, interleaving the two sides; ratios show their range")
     args = ap.parse_args()
     try:
         import torch  # noqa: F401
@@ -51,39 +54,73 @@ def main():
     except ImportError:
         have_torch = False
         print("compare: PyTorch is not installed (tools/bench/install-torch.sh); printing bmc only", file=sys.stderr)
-    rows = []
-    for size in args.sizes.split(","):
-        for threads in args.threads.split(","):
-            for prec in args.precisions.split(","):
-                b = run_json([args.bmc, "bench", "--size", size, "--method", args.method, "--threads", threads,
-                              "--device", args.device, "--precision", prec, "--iters", str(args.iters), "--json"],
-                             args.timeout)
-                p = None
-                if have_torch:
-                    p = run_json([sys.executable, os.path.join(HERE, "resnet_step.py"), "--size", size,
-                                  "--threads", threads, "--device", args.device, "--precision", prec,
-                                  "--iters", str(args.iters), "--json"], args.timeout)
-                rows.append({"size": size, "threads": threads, "device": args.device, "precision": prec,
-                             "bmc": b, "pytorch": p})
-                if args.json_out:
-                    write_json(args.json_out, rows)
+    configs = [(size, threads, prec) for size in args.sizes.split(",") for threads in args.threads.split(",")
+               for prec in args.precisions.split(",")]
+    rows = [{"size": size, "threads": threads, "device": args.device, "precision": prec, "rounds": []}
+            for size, threads, prec in configs]
+    for rnd in range(args.rounds):
+        for row in rows:
+            b_cmd = [args.bmc, "bench", "--size", row["size"], "--method", args.method, "--threads", row["threads"],
+                     "--device", args.device, "--precision", row["precision"], "--iters", str(args.iters), "--json"]
+            p_cmd = [sys.executable, os.path.join(HERE, "resnet_step.py"), "--size", row["size"],
+                     "--threads", row["threads"], "--device", args.device, "--precision", row["precision"],
+                     "--iters", str(args.iters), "--json"]
+            # Alternate which side goes first, so a drift in the machine's
+            # speed does not favour one of them.
+            sides = [("bmc", b_cmd)] + ([("pytorch", p_cmd)] if have_torch else [])
+            if rnd % 2 == 1:
+                sides.reverse()
+            got = {"bmc": None, "pytorch": None}
+            for name, cmd in sides:
+                got[name] = run_json(cmd, args.timeout)
+            row["rounds"].append(got)
+            if args.json_out:
+                write_json(args.json_out, rows)
     print(f"{'size':<6} {'thr':>3} {'prec':<4} | {'bmc fwd ms':>10} {'bmc step ms':>11} {'step/fwd':>8} {'RSS MiB':>8} | "
           f"{'torch fwd':>9} {'torch step':>10} {'step/fwd':>8} {'RSS MiB':>8} | {'fwd ratio':>9} {'step ratio':>10} {'RSS ratio':>9}")
     for r in rows:
-        b, p = r["bmc"], r["pytorch"]
+        b = summary([rd["bmc"] for rd in r["rounds"]])
+        p = summary([rd["pytorch"] for rd in r["rounds"]]) if have_torch else None
         line = f"{r['size']:<6} {r['threads']:>3} {r['precision']:<4} |"
         line += side(b, 10, 11)
         if p:
             line += side(p, 9, 10)
             if "error" not in b and "error" not in p:
-                line += (f" {b['forward']['wall_ms'] / p['forward']['wall_ms']:9.2f} "
-                         f"{b['step']['wall_ms'] / p['step']['wall_ms']:10.2f} {b['peak_rss_mib'] / p['peak_rss_mib']:9.2f}")
+                line += (f" {ratio(r, 'forward'):>9} {ratio(r, 'step'):>10} {ratio(r, 'peak_rss_mib'):>9}")
         print(line)
-    print(f"(medians of {args.iters} runs each on {args.device}; ratios are bmc / PyTorch; method {args.method})")
+    rounds = f"; ranges over {args.rounds} interleaved rounds" if args.rounds > 1 else ""
+    print(f"(medians of {args.iters} runs each on {args.device}{rounds}; ratios are bmc / PyTorch; method {args.method})")
     for r in rows:
-        for name in ("bmc", "pytorch"):
-            if r[name] and "error" in r[name]:
-                print(f"{r['size']} {r['precision']} {name}: {r[name]['error']}")
+        for rd in r["rounds"]:
+            for name in ("bmc", "pytorch"):
+                if rd[name] and "error" in rd[name]:
+                    print(f"{r['size']} {r['precision']} {name}: {rd[name]['error']}")
+
+
+def value(m, key):
+    return m[key] if key == "peak_rss_mib" else m[key]["wall_ms"]
+
+
+def summary(runs):
+    """The median over rounds of each measurement, or the first error."""
+    for m in runs:
+        if "error" in m:
+            return m
+    out = {}
+    for key in ("forward", "step"):
+        out[key] = {"wall_ms": statistics.median(m[key]["wall_ms"] for m in runs)}
+    out["peak_rss_mib"] = statistics.median(m["peak_rss_mib"] for m in runs)
+    out["step_per_forward"] = out["step"]["wall_ms"] / out["forward"]["wall_ms"]
+    return out
+
+
+def ratio(row, key):
+    """bmc / PyTorch per round: the value, or its range over the rounds."""
+    rs = sorted(value(rd["bmc"], key) / value(rd["pytorch"], key) for rd in row["rounds"]
+                if "error" not in rd["bmc"] and "error" not in rd["pytorch"])
+    if not rs:
+        return "-"
+    return f"{rs[0]:.2f}" if len(rs) == 1 or f"{rs[0]:.2f}" == f"{rs[-1]:.2f}" else f"{rs[0]:.2f}–{rs[-1]:.2f}"
 
 
 def write_json(path, rows):
