@@ -64,11 +64,11 @@ demo: ort build
 
 # Microbenchmarks, then the two-ResNet18 step against PyTorch at both sizes
 # and thread counts (tools/bench/install-torch.sh installs PyTorch; without it
-# only bmc's side is printed).
+# only bmc's side is printed). BENCH_ROUNDS interleaved rounds (default 2) give each ratio a range.
 bench: ort build
 	go test -run '^$$' -bench . -skip ResNet18AVStep -benchmem ./...
 	go test -run '^$$' -bench ResNet18AVStep -benchtime 10x ./runtime
-	/usr/bin/python3 tools/bench/compare.py --bmc bin/bmc --sizes bench,ks --threads 1,2 --iters $(or $(BENCH_ITERS),10)
+	/usr/bin/python3 tools/bench/compare.py --bmc bin/bmc --sizes bench,ks --threads 1,2 --iters $(or $(BENCH_ITERS),10) --rounds $(or $(BENCH_ROUNDS),2)
 
 clean:
 	rm -rf bin runs plans

@@ -26,8 +26,9 @@ import (
 //     the input has few channels (convWeightGradByConv).
 //
 // Average pooling reuses the input-gradient lowering as a depthwise
-// ConvTranspose with a constant kernel; max pooling scatter-adds through its
-// Indices output. ConvTranspose, which the input gradients emit, has a rule
+// ConvTranspose with a constant kernel; max pooling routes dY to each
+// window's first maximum and adds the taps back with a one-hot
+// ConvTranspose (large windows scatter-add through the Indices output). ConvTranspose, which the input gradients emit, has a rule
 // too (a Conv and the weight-gradient lowerings), so the gradient graph of a
 // convolutional network can be differentiated again.
 

@@ -25,6 +25,8 @@ const (
 // rather than ReduceMean, whose gradient also divides the full-size result.
 // In float32 the one-pass variance matched PyTorch's float32 results as
 // closely as PyTorch's own float32 run matched float64 (resnet_test.go).
+// On a (nearly) constant channel it can round below zero, and below −eps
+// √(σ² + eps) is NaN, so σ² is clamped at 0 (a Relu over C values).
 //
 // nextMean and nextVar are the running statistics after this batch, updated
 // as PyTorch does: running ← (1 − momentum)·running + momentum·batch, with
@@ -42,7 +44,7 @@ func BatchNormTrain(g *graph.Graph, x, weight, bias, runningMean, runningVar *gr
 	inv := g.ConstFloat(float32(1 / float64(n)))
 	mean := g.Mul(g.ReduceSum(x, true, 0, 2, 3), inv)             // [1 C 1 1]
 	meanSq := g.Mul(g.ReduceSum(g.Mul(x, x), true, 0, 2, 3), inv) // E[x²]
-	variance := g.Sub(meanSq, g.Mul(mean, mean))
+	variance := g.Relu(g.Sub(meanSq, g.Mul(mean, mean)))
 	y = normalize(g, x, c, mean, variance, weight, bias)
 
 	m := g.ConstFloat(BatchNormMomentum)

@@ -172,6 +172,50 @@ func TestBatchNormEvalUsesRunningStats(t *testing.T) {
 	}
 }
 
+// A channel of equal values has variance 0, but the one-pass E[x²] − μ²
+// rounds to a negative number in float32 for some values (11.1, 123.4 and
+// 3333.3 here); below −eps that made √(σ² + eps) NaN (an AMCo run on the
+// CREMA-D fixture at batch 2 stopped on it). The clamped variance gives
+// y ≈ β on such a channel and a running variance that never drops.
+func TestBatchNormTrainConstantChannel(t *testing.T) {
+	const n, c, h, w = 2, 2, 3, 3
+	g := graph.New("bn_const")
+	x := g.Input("x", graph.Float32, graph.Shape{n, c, h, w})
+	gamma := g.Input("gamma", graph.Float32, graph.Shape{c})
+	beta := g.Input("beta", graph.Float32, graph.Shape{c})
+	rm := g.Input("running_mean", graph.Float32, graph.Shape{c})
+	rv := g.Input("running_var", graph.Float32, graph.Shape{c})
+	y, _, nextVar := nn.BatchNormTrain(g, x, gamma, beta, rm, rv)
+	g.Output("y", y)
+	g.Output("next_var", nextVar)
+	for _, value := range []float32{3.3, 11.1, 123.4, 1234.567, 3333.3} {
+		in := map[string][]float32{
+			"gamma": {2, -1}, "beta": {0.5, -0.25}, "running_mean": {0, 0}, "running_var": {1, 1},
+			"x": make([]float32, n*c*h*w),
+		}
+		for i := range in["x"] {
+			in["x"][i] = value
+		}
+		got := runORT(t, g, in, 1)
+		for i, v := range got["y"] {
+			ch := (i / (h * w)) % c
+			// x·scale and μ·scale cancel to a few float32 ulps of x·scale,
+			// scale = γ/√eps.
+			tol := 1e-6 * float64(value) * math.Abs(float64(in["gamma"][ch])) / math.Sqrt(1e-5)
+			if want := float64(in["beta"][ch]); math.IsNaN(float64(v)) || math.Abs(float64(v)-want) > tol {
+				t.Fatalf("x all %v: y[%d] = %v, want β = %v within %.2g", value, i, v, want, tol)
+			}
+		}
+		// running_var = 0.9·1 + 0.1·(batch variance ≥ 0), the rounding of
+		// E[x²] − μ² aside.
+		for i, v := range got["next_var"] {
+			if v < 0.9 || float64(v) > 0.9+1e-6*float64(value)*float64(value) {
+				t.Fatalf("x all %v: running_var[%d] = %v, want 0.9 (a variance of 0, rounded up at most)", value, i, v)
+			}
+		}
+	}
+}
+
 func TestBatchNormRejects(t *testing.T) {
 	tests := []struct {
 		name  string
