@@ -89,10 +89,10 @@ func torchBatchNorm(x []float32, n, c, hw int, gamma, beta, rm, rv []float64) (y
 	return y, nextMean, nextVar
 }
 
-// Two training steps: the second starts from the running statistics the
-// first returned, and both match PyTorch's formulas.
-func TestBatchNormTrainMatchesPyTorch(t *testing.T) {
-	const n, c, h, w = 3, 4, 5, 2
+// batchNormTrainGraph is BatchNormTrain on x [n, c, h, w] with its
+// parameters and running statistics as inputs and y, next_mean and
+// next_var as outputs.
+func batchNormTrainGraph(n, c, h, w int64) *graph.Graph {
 	g := graph.New("bn")
 	x := g.Input("x", graph.Float32, graph.Shape{n, c, h, w})
 	gamma := g.Input("gamma", graph.Float32, graph.Shape{c})
@@ -103,6 +103,14 @@ func TestBatchNormTrainMatchesPyTorch(t *testing.T) {
 	g.Output("y", y)
 	g.Output("next_mean", nm)
 	g.Output("next_var", nv)
+	return g
+}
+
+// Two training steps: the second starts from the running statistics the
+// first returned, and both match PyTorch's formulas.
+func TestBatchNormTrainMatchesPyTorch(t *testing.T) {
+	const n, c, h, w = 3, 4, 5, 2
+	g := batchNormTrainGraph(n, c, h, w)
 
 	rng := rand.New(rand.NewPCG(5, 6))
 	in := map[string][]float32{
@@ -179,15 +187,7 @@ func TestBatchNormEvalUsesRunningStats(t *testing.T) {
 // y ≈ β on such a channel and a running variance that never drops.
 func TestBatchNormTrainConstantChannel(t *testing.T) {
 	const n, c, h, w = 2, 2, 3, 3
-	g := graph.New("bn_const")
-	x := g.Input("x", graph.Float32, graph.Shape{n, c, h, w})
-	gamma := g.Input("gamma", graph.Float32, graph.Shape{c})
-	beta := g.Input("beta", graph.Float32, graph.Shape{c})
-	rm := g.Input("running_mean", graph.Float32, graph.Shape{c})
-	rv := g.Input("running_var", graph.Float32, graph.Shape{c})
-	y, _, nextVar := nn.BatchNormTrain(g, x, gamma, beta, rm, rv)
-	g.Output("y", y)
-	g.Output("next_var", nextVar)
+	g := batchNormTrainGraph(n, c, h, w)
 	for _, value := range []float32{3.3, 11.1, 123.4, 1234.567, 3333.3} {
 		in := map[string][]float32{
 			"gamma": {2, -1}, "beta": {0.5, -0.25}, "running_mean": {0, 0}, "running_var": {1, 1},
