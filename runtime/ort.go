@@ -106,6 +106,9 @@ func NewSession(model []byte, inputs, outputs []string, opt Options) (*Session, 
 	if err := machine.CheckThreads("ONNX Runtime threads", opt.Threads, true); err != nil {
 		return nil, err
 	}
+	if err := checkProfilePrefix(opt.Profile); err != nil {
+		return nil, err
+	}
 	if !opt.Device.CUDA {
 		return newSession(model, inputs, outputs, opt)
 	}
@@ -115,6 +118,21 @@ func NewSession(model []byte, inputs, outputs []string, opt Options) (*Session, 
 		return err
 	})
 	return s, err
+}
+
+// checkProfilePrefix refuses a profile prefix whose folder cannot be
+// written: ONNX Runtime would run without writing a trace and say nothing.
+func checkProfilePrefix(prefix string) error {
+	if prefix == "" {
+		return nil
+	}
+	dir := filepath.Dir(prefix)
+	f, err := os.CreateTemp(dir, ".bmc-profile-check-*")
+	if err != nil {
+		return fmt.Errorf("profile prefix %s: ONNX Runtime writes its traces into the folder %s, which cannot be written: %w", prefix, dir, err)
+	}
+	f.Close()
+	return os.Remove(f.Name())
 }
 
 func newSession(model []byte, inputs, outputs []string, opt Options) (*Session, error) {

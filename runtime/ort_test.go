@@ -26,3 +26,20 @@ func TestLibraryPathSaysHowToGetTheLibrary(t *testing.T) {
 		t.Errorf("%s=%s gives %q, %v", LibraryEnv, lib, got, err)
 	}
 }
+
+// A profile prefix in a folder that does not exist (or cannot be written)
+// is refused before the session opens: ONNX Runtime would run without a
+// trace and say nothing. A writable one leaves no file of the check behind.
+func TestProfilePrefixMustBeWritable(t *testing.T) {
+	missing := filepath.Join(t.TempDir(), "no-such-folder", "trace")
+	if _, err := NewSession(nil, nil, nil, Options{Profile: missing}); err == nil || !strings.Contains(err.Error(), "profile prefix "+missing) {
+		t.Errorf("profile prefix %s: got %v, want a refusal naming it", missing, err)
+	}
+	dir := t.TempDir()
+	if err := checkProfilePrefix(filepath.Join(dir, "trace")); err != nil {
+		t.Fatal(err)
+	}
+	if left, _ := os.ReadDir(dir); len(left) != 0 {
+		t.Errorf("the check left %v in %s", left, dir)
+	}
+}
