@@ -28,9 +28,10 @@ import (
 // Average pooling reuses the input-gradient lowering as a depthwise
 // ConvTranspose with a constant kernel; max pooling routes dY to each
 // window's first maximum and adds the taps back with a one-hot
-// ConvTranspose (large windows scatter-add through the Indices output). ConvTranspose, which the input gradients emit, has a rule
-// too (a Conv and the weight-gradient lowerings), so the gradient graph of a
-// convolutional network can be differentiated again.
+// ConvTranspose (large windows scatter-add through the Indices output).
+// ConvTranspose, which the input gradients emit, has a rule too (a Conv and
+// the weight-gradient lowerings), so the gradient graph of a convolutional
+// network can be differentiated again.
 
 func convGrad() map[string]gradFunc {
 	return map[string]gradFunc{
@@ -142,16 +143,23 @@ func spatialAxes(first, r int) []int64 {
 // padSpatial pads (or, for negative entries, crops) the spatial axes of x,
 // which start at axis first; pads are ONNX-ordered begins then ends.
 func (b *gradBuilder) padSpatial(x *graph.Value, first int, pads []int64) *graph.Value {
-	if !slices.ContainsFunc(pads, func(p int64) bool { return p != 0 }) {
+	full, padded := fullPads(x, first, pads)
+	if !padded {
 		return x
 	}
+	return b.g.Pad(x, full...)
+}
+
+// fullPads spreads pads of the spatial axes (from axis first) over every
+// axis of x, and reports whether any is nonzero.
+func fullPads(x *graph.Value, first int, pads []int64) ([]int64, bool) {
 	rank, r := x.Shape().Rank(), len(pads)/2
 	full := make([]int64, 2*rank)
 	for i := range r {
 		full[first+i] = pads[i]
 		full[rank+first+i] = pads[r+i]
 	}
-	return b.g.Pad(x, full...)
+	return full, slices.ContainsFunc(pads, func(p int64) bool { return p != 0 })
 }
 
 // convWeightGrad computes dW [M, C/G, k…] as a sum over kernel taps of
@@ -415,12 +423,10 @@ func (b *gradBuilder) maxPoolGradByTaps(x, dy *graph.Value, win graph.Window) *g
 	g, r := b.g, win.Rank()
 	xs, ys := x.Shape(), dy.Shape()
 	nc := xs[0] * xs[1]
-	flatIn := append(graph.Shape{nc, 1}, xs[2:]...)
-	pads := make([]int64, 2*(r+2))
-	for i := range r {
-		pads[2+i], pads[r+2+2+i] = win.Pads[i], win.Pads[r+i]
+	xp := g.Reshape(x, append([]int64{nc, 1}, xs[2:]...)...)
+	if pads, padded := fullPads(xp, 2, win.Pads); padded {
+		xp = g.PadWith(xp, float32(math.Inf(-1)), pads...) // padding never wins
 	}
-	xp := g.Apply("Pad", []*graph.Value{g.Reshape(x, flatIn...), g.ConstInts(pads...), g.ConstFloat(float32(math.Inf(-1)))}, graph.Attrs{"mode": "constant"}, 1)[0]
 	taps := offsets(win.Kernel)
 	sliced := make([]*graph.Value, len(taps))
 	for t, k := range taps {
@@ -438,10 +444,8 @@ func (b *gradBuilder) maxPoolGradByTaps(x, dy *graph.Value, win graph.Window) *g
 	for t := range numbers {
 		numbers[t] = int64(t)
 	}
-	numShape := append(graph.Shape{1, int64(len(taps))}, make(graph.Shape, r)...)
-	for i := range r {
-		numShape[2+i] = 1
-	}
+	numShape := slices.Repeat(graph.Shape{1}, r+2) // [1, K, 1…]
+	numShape[1] = int64(len(taps))
 	tapNo := g.Constant(graph.Int64Tensor(numShape, numbers))
 	flatDY := g.Reshape(dy, append([]int64{nc, 1}, ys[2:]...)...)
 	chosen := g.Equal(first, tapNo)

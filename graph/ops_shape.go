@@ -426,6 +426,11 @@ func (g *Graph) Pad(x *Value, pads ...int64) *Value {
 	return g.apply1("Pad", Attrs{"mode": "constant"}, x, g.ConstInts(pads...))
 }
 
+// PadWith is Pad with value in place of zeros (a float32 x).
+func (g *Graph) PadWith(x *Value, value float32, pads ...int64) *Value {
+	return g.apply1("Pad", Attrs{"mode": "constant"}, x, g.ConstInts(pads...), g.ConstFloat(value))
+}
+
 // Reshape returns x with a new shape (0 copies a dimension, −1 is inferred).
 func (g *Graph) Reshape(x *Value, shape ...int64) *Value {
 	return g.apply1("Reshape", nil, x, g.ConstInts(shape...))

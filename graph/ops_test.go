@@ -175,6 +175,7 @@ func validShapeCases() []shapeCase {
 		{"Pad with value", single(func(g *Graph) *Value {
 			return g.Apply("Pad", []*Value{in(g, Float32, 3), g.ConstInts(2, 1), g.ConstFloat(7)}, nil, 1)[0]
 		}), []string{"float32[6]"}},
+		{"PadWith", single(func(g *Graph) *Value { return g.PadWith(in(g, Float32, 3), -1, 2, 1) }), []string{"float32[6]"}},
 
 		// Neural-network ops.
 		{"Softmax", single(func(g *Graph) *Value { return g.Softmax(in(g, Float32, 2, 3), 1) }), []string{"float32[2 3]"}},
