@@ -48,6 +48,8 @@ def main():
     ap.add_argument("--rounds", type=int, default=1,
                     help="repeat every measurement, interleaving the two sides; ratios show their range")
     args = ap.parse_args()
+    if args.rounds < 1:
+        ap.error(f"--rounds {args.rounds}: want at least 1")
     try:
         import torch  # noqa: F401
         have_torch = True

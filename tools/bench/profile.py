@@ -25,8 +25,15 @@ def main():
     ap.add_argument("--top", type=int, default=30)
     ap.add_argument("--by", choices=["op", "node"], default="op")
     args = ap.parse_args()
-    with open(args.trace) as f:
-        events = json.load(f)
+    if args.runs < 1:
+        ap.error(f"--runs {args.runs}: want at least 1")
+    try:
+        with open(args.trace) as f:
+            events = json.load(f)
+    except (OSError, ValueError) as e:
+        sys.exit(f"profile: {args.trace}: {e} (want a trace from bmc bench/train --profile)")
+    if not isinstance(events, list):
+        sys.exit(f"profile: {args.trace}: the top level is not a list of trace events")
     runs = sorted((e for e in events if e.get("cat") == "Session" and e.get("name") == "model_run"),
                   key=lambda e: e["ts"])
     if len(runs) < args.runs:
