@@ -27,7 +27,9 @@ Needs Debian's python3-torch, python3-torchvision and OpenBLAS
 (tools/bench/install-torch.sh). Debian's torch runs convolution backward
 through the system BLAS, so the library the process loaded is printed.
 Usage: /usr/bin/python3 tools/bench/resnet_step.py [--size bench|ks] [--threads 2] [--iters 10]
-       [--device cpu|cuda[:N]] [--precision fp32|tf32|bf16] [--json]
+       [--device cpu|cuda[:N]] [--precision fp32|tf32|bf16] [--json] [--profile-steps N]
+--profile-steps N also prints torch.profiler's per-op table over N more
+training steps (self CPU time per op, totals over the N steps).
 """
 
 import argparse
@@ -35,6 +37,7 @@ import json
 import os
 import resource
 import statistics
+import sys
 import time
 
 
@@ -52,6 +55,7 @@ def parse_args():
     ap.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N")
     ap.add_argument("--precision", choices=["fp32", "tf32", "bf16"], default="fp32")
     ap.add_argument("--json", action="store_true", help="print one JSON object")
+    ap.add_argument("--profile-steps", type=int, default=0, help="print torch.profiler's per-op table over N more steps")
     args = ap.parse_args()
     if args.device != "cpu" and not args.device.startswith("cuda"):
         ap.error(f"--device {args.device}: want cpu, cuda or cuda:N")
@@ -156,6 +160,12 @@ def main():
     model.train()
     stp, stp_cpu = median_ms(step, ARGS.warmup, ARGS.iters, sync)
     rss_mib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # kilobytes on Linux
+    if ARGS.profile_steps > 0:
+        from torch.profiler import profile, ProfilerActivity
+        with profile(activities=[ProfilerActivity.CPU]) as prof:
+            for _ in range(ARGS.profile_steps):
+                step()
+        print(prof.key_averages().table(sort_by="self_cpu_time_total", row_limit=25), file=sys.stderr)
     if ARGS.json:
         print(json.dumps({"framework": "pytorch " + torch.__version__, "size": ARGS.size, "threads": ARGS.threads,
                           "device": ARGS.device, "precision": ARGS.precision, "batch": ARGS.batch, "blas": blas_library(),
