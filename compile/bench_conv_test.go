@@ -267,7 +267,7 @@ func benchSession(b *testing.B, g *graph.Graph, outs []*graph.Value, values map[
 
 // BenchmarkPoolBackward times ResNet18's 3×3 stride-2 max pool on the stem
 // outputs of both inputs: forward without and with Indices, and with its
-// gradient (a scatter-add over the flattened input):
+// gradient (gradMaxPool's tap lowering):
 // go test -run '^$' -bench PoolBackward -benchtime 10x ./compile
 func BenchmarkPoolBackward(b *testing.B) {
 	pool := graph.PoolOpts{Kernel: []int64{3, 3}, Strides: []int64{2, 2}, Pads: []int64{1, 1, 1, 1}}
