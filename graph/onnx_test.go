@@ -335,6 +335,12 @@ func TestDecodeRejects(t *testing.T) {
 		{"opset 13", func(t *testing.T, mp *onnxpb.ModelProto) {
 			mp.OpsetImport[0].Version = proto.Int64(13)
 		}, []string{"default-domain opset is 13", "opset 17"}},
+		{"FLOP count not a number", func(t *testing.T, mp *onnxpb.ModelProto) {
+			nodeByOp(t, mp, "Relu").DocString = proto.String(countAsDoc + "many")
+		}, []string{"Relu", `doc string "bmc flops: many"`, "FLOP count ≥ 0"}},
+		{"FLOP count negative", func(t *testing.T, mp *onnxpb.ModelProto) {
+			nodeByOp(t, mp, "Relu").DocString = proto.String(countAsDoc + "-3")
+		}, []string{"Relu", "FLOP count ≥ 0"}},
 		{"no opset", func(t *testing.T, mp *onnxpb.ModelProto) {
 			mp.OpsetImport = nil
 		}, []string{"default-domain opset is -1"}},
