@@ -1,7 +1,6 @@
 package main
 
 import (
-	"encoding/json"
 	"os"
 	"path/filepath"
 	"strings"
@@ -73,14 +72,7 @@ func TestDeviceRefusals(t *testing.T) {
 // --device cpu trains as before, and results.json records the target.
 func TestDeviceCPUTrains(t *testing.T) {
 	dir := tinyRun(t, filepath.Join(t.TempDir(), "run"), "--dataset", "synth-av", "--data", "train=64,val=16,test=16", "--device", "cpu", "--precision", "fp32")
-	data, err := os.ReadFile(filepath.Join(dir, runtime.ResultsFile))
-	if err != nil {
-		t.Fatal(err)
-	}
-	var res runtime.Result
-	if err := json.Unmarshal(data, &res); err != nil {
-		t.Fatal(err)
-	}
+	res := readResult(t, dir)
 	if res.Device != "cpu" || res.Precision != "fp32" {
 		t.Errorf("results.json records device %q precision %q, want cpu fp32", res.Device, res.Precision)
 	}
